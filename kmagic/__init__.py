@@ -1,0 +1,61 @@
+"""kmagic: deep learning in Jupyter notebooks with a small language for Keras models.
+
+Importing this package imports no TensorFlow, Keras, numpy or widgets: every
+public name is loaded on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kmagic._version import __version__
+from kmagic.errors import KmagicError
+
+__all__ = [
+    "__version__",
+    "build",
+    "parse",
+    "to_python",
+    "from_keras",
+    "save",
+    "load",
+    "Dashboard",
+    "KmagicError",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+]
+
+_LAZY = {
+    "build": ("kmagic.compile", "build"),
+    "parse": ("kmagic.dsl.check", "parse"),
+    "to_python": ("kmagic.codegen", "to_python"),
+    "from_keras": ("kmagic.codegen", "from_keras"),
+    "save": ("kmagic.persist", "save"),
+    "load": ("kmagic.persist", "load"),
+    "Dashboard": ("kmagic.widgets.dashboard", "Dashboard"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module_name, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module_name), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'kmagic' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext kmagic``: register the magics (imports no TensorFlow)."""
+    from kmagic.magics import register
+
+    register(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext kmagic``: remove the magics again."""
+    from kmagic.magics import unregister
+
+    unregister(ipython)

@@ -1,0 +1,96 @@
+"""The KmagicError family: positions, caret rendering and short notebook display."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class KmagicError(Exception):
+    """Base class of every error kmagic raises for a user's mistake.
+
+    ``line`` and ``column`` are 1-based positions in the kmodel body (or the
+    magic line); ``source`` is the text of that line, ``width`` how many
+    characters the caret underlines, ``hint`` an optional did-you-mean.
+    """
+
+    kind = "error"
+
+    def __init__(
+        self,
+        message: str,
+        line: int = 1,
+        column: int = 1,
+        *,
+        source: str | None = None,
+        width: int = 1,
+        hint: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        self.message = message
+        self.line = line
+        self.column = column
+        self.source = source
+        self.width = max(1, width)
+        self.hint = hint
+        self.detail = detail
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        """The full text: position, message, hint, source line with caret, detail."""
+        text = f"line {self.line}, column {self.column}: {self.message}"
+        if self.hint:
+            text += f" {self.hint}"
+        if self.source is not None:
+            text += f"\n    {self.source}\n    {' ' * (self.column - 1)}{'^' * self.width}"
+        if self.detail:
+            indented = "\n".join("    " + row for row in self.detail.strip().splitlines())
+            text += f"\n  Keras said:\n{indented}"
+        return text
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython shows this instead of a traceback: the message alone, no frames."""
+        return [f"{type(self).__name__}: {self.render()}"]
+
+
+class KmagicSyntaxError(KmagicError):
+    """The text is not valid kmodel syntax (tokens, brackets, indentation)."""
+
+
+class KmagicNameError(KmagicError):
+    """A word, @reference, block or option that is not known."""
+
+
+class KmagicValueError(KmagicError):
+    """A known word used with a wrong value, count or combination."""
+
+
+class KmagicBuildError(KmagicError):
+    """Keras refused to build a statement (shape mismatch, rank, keyword)."""
+
+
+class KmagicInterpolationError(KmagicError):
+    """A ``{expr}`` interpolation failed to evaluate."""
+
+
+class KmagicUsageError(KmagicError):
+    """A magic was called with wrong arguments (a real exception, so nbval sees it)."""
+
+
+class KmagicFileError(KmagicError):
+    """A model file that cannot be saved or loaded safely."""
+
+
+class KmagicDataError(KmagicError):
+    """Training data that does not fit the model."""
+
+
+class KmagicDeviceError(KmagicError):
+    """A device, strategy or precision that cannot be used here."""
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """A "Did you mean 'x'?" hint for a near-miss word, or None."""
+    pool = {c.lower(): c for c in candidates}
+    close = difflib.get_close_matches(word.lower(), list(pool), n=1, cutoff=0.75)
+    return f"Did you mean '{pool[close[0]]}'?" if close else None
