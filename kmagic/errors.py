@@ -40,7 +40,7 @@ class KmagicError(Exception):
         """The full text: position, message, hint, source line with caret, detail."""
         text = f"line {self.line}, column {self.column}: {self.message}"
         if self.hint:
-            text += f" {self.hint}"
+            text += f"{'' if text.endswith(('.', '?', '!')) else '.'} {self.hint}"
         if self.source is not None:
             text += f"\n    {self.source}\n    {' ' * (self.column - 1)}{'^' * self.width}"
         if self.detail:

@@ -1,0 +1,1 @@
+"""The kmodel language: grammar, parser, AST and checker. Nothing here imports Keras."""

@@ -1,0 +1,380 @@
+"""kmodel text -> syntax tree, with a position on every node.
+
+Lines and indentation are handled here (iteratively, so deep nesting cannot
+exhaust the stack); each line's content is parsed by the Lark grammar in
+``grammar.lark``. Every failure is a :class:`KmagicSyntaxError`.
+"""
+
+from __future__ import annotations
+
+import ast as python_ast
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from kmagic.dsl import ast
+from kmagic.errors import KmagicSyntaxError
+
+MAX_BRACKET_DEPTH = 32
+MAX_BLOCK_DEPTH = 64
+MAX_LINE_LENGTH = 10_000
+
+_TOKEN_NAMES = {
+    "NAME": "a word",
+    "NUMBER": "a number",
+    "SHAPE": "a shape such as 28x28x1",
+    "QMARK": "'?'",
+    "STRING": "a quoted string",
+    "INTERP": "a {python expression}",
+    "CALLNAME": "a call such as l2(1e-4)",
+    "COLON": "':'",
+    "PIPE": "'|'",
+    "AS": "'as'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "COMMA": "','",
+    "EQUAL": "'='",
+    "AT": "'@'",
+    "SLASH": "'/'",
+    "$END": "the end of the line",
+}
+
+
+@dataclass(frozen=True)
+class _Alias:
+    """``as NAME`` while a statement is being assembled."""
+
+    ref: ast.Ref
+
+
+def _span(token: Token, line: int) -> ast.Span:
+    return ast.Span(line, token.column, max(1, len(str(token))))
+
+
+@v_args(inline=True)
+class _ToAst(Transformer):
+    """Lark parse tree -> ast nodes, for one physical line."""
+
+    def __init__(self, line: int, source: str) -> None:
+        super().__init__()
+        self.line = line
+        self.source = source
+
+    # values
+    def number(self, token: Token) -> ast.Number:
+        text = str(token)
+        value: int | float = int(text) if text.lstrip("+-").isdigit() else float(text)
+        return ast.Number(value, _span(token, self.line), text)
+
+    def fraction(self, num: Token, den: Token) -> ast.Number:
+        denominator = float(den)
+        if denominator == 0:
+            raise KmagicSyntaxError(
+                f"expected a non-zero denominator, received '{num}/{den}'",
+                self.line, num.column, source=self.source, width=len(f"{num}/{den}"),
+            )
+        span = ast.Span(self.line, num.column, den.end_column - num.column)
+        return ast.Number(float(num) / denominator, span, f"{num}/{den}")
+
+    def shape(self, token: Token) -> ast.Shape:
+        dims = tuple(None if part == "?" else int(part) for part in str(token).split("x"))
+        return ast.Shape(dims, _span(token, self.line))
+
+    def string(self, token: Token) -> ast.String:
+        return ast.String(python_ast.literal_eval(str(token)), _span(token, self.line))
+
+    def word(self, token: Token) -> ast.Word | ast.Const:
+        name = str(token)
+        self._refuse_python(name, token)
+        lowered = name.lower()
+        if lowered in ("true", "false", "none"):
+            return ast.Const({"true": True, "false": False, "none": None}[lowered], _span(token, self.line))
+        return ast.Word(name, _span(token, self.line))
+
+    def interp(self, token: Token) -> ast.Interp:
+        return ast.Interp(str(token)[1:-1].strip(), _span(token, self.line))
+
+    def list(self, opening: Token, *items: object) -> ast.ListValue:
+        return ast.ListValue(self._values(items), self._bracket_span(opening, items[-1]))
+
+    def tuple(self, opening: Token, *items: object) -> ast.TupleValue:
+        return ast.TupleValue(self._values(items), self._bracket_span(opening, items[-1]))
+
+    def call(self, name: Token, *items: object) -> ast.Call:
+        func = str(name)[:-1]
+        self._refuse_python(func, name)
+        args = self._values(items)
+        kwargs = tuple(item for item in items if isinstance(item, ast.KeyArg))
+        return ast.Call(func, args, kwargs, ast.Span(self.line, name.column, len(func)))
+
+    def kwarg(self, key: Token, value: ast.Value) -> ast.KeyArg:
+        self._refuse_python(str(key), key)
+        end = value.span.column + value.span.width
+        return ast.KeyArg(str(key), value, ast.Span(self.line, key.column, end - key.column))
+
+    def ref(self, name: Token) -> ast.Ref:
+        return ast.Ref(str(name), ast.Span(self.line, name.column - 1, len(name) + 1))
+
+    def alias(self, _as: Token, name: Token) -> _Alias:
+        return _Alias(ast.Ref(str(name), _span(name, self.line)))
+
+    # statements
+    def stmt(self, *items: object) -> ast.Statement:
+        head, args, kwargs, refs, alias = None, [], [], [], None
+        for item in items:
+            if isinstance(item, ast.KeyArg):
+                kwargs.append(item)
+            elif isinstance(item, ast.Ref):
+                refs.append(item)
+            elif isinstance(item, _Alias):
+                if alias is not None:
+                    self._fail("at most one 'as NAME' per statement", item.ref.span,
+                               f"a second 'as {item.ref.name}'")
+                alias = item.ref
+            elif head is None and not refs and not kwargs:
+                head = item
+            else:
+                args.append(item)
+        spans = [item.ref.span if isinstance(item, _Alias) else item.span for item in items]
+        column = spans[0].column
+        end = max(span.column + span.width for span in spans)
+        span = ast.Span(self.line, column, max(1, end - column))
+        return ast.Statement(head, tuple(args), tuple(kwargs), tuple(refs), alias, span, self.source)
+
+    def chain(self, *parts: object) -> list[ast.Statement]:
+        return [part for part in parts if isinstance(part, ast.Statement)]
+
+    def header(self, chain: list[ast.Statement], colon: Token | None = None,
+               inline: list[ast.Statement] | None = None) -> tuple[list[ast.Statement], bool, list[ast.Statement]]:
+        return chain, colon is not None, inline or []
+
+    def start(self, header: object = None) -> object:
+        return header
+
+    # helpers
+    def _values(self, items: tuple[object, ...]) -> tuple:
+        return tuple(item for item in items if item is not None and not isinstance(item, (Token, ast.KeyArg)))
+
+    def _bracket_span(self, opening: Token, closing: object) -> ast.Span:
+        end = closing.end_column if isinstance(closing, Token) else opening.end_column
+        return ast.Span(self.line, opening.column, max(1, end - opening.column))
+
+    def _refuse_python(self, name: str, token: Token) -> None:
+        if "__" in name:
+            raise KmagicSyntaxError(
+                f"expected a kmodel word, received Python '{name}': a kmodel body runs no Python "
+                "outside {...} interpolation",
+                self.line, token.column, source=self.source, width=len(name),
+            )
+
+    def _fail(self, expected: str, span: ast.Span, received: str) -> None:
+        raise KmagicSyntaxError(f"expected {expected}, received {received}", span.line, span.column,
+                                source=self.source, width=span.width)
+
+
+@cache
+def _lark() -> Lark:
+    grammar = (Path(__file__).parent / "grammar.lark").read_text()
+    return Lark(grammar, parser="lalr", maybe_placeholders=True, propagate_positions=False)
+
+
+@dataclass(frozen=True)
+class _Line:
+    number: int
+    indent: int
+    text: str
+    stripped: str
+
+
+def _describe_expected(expected: set[str]) -> str:
+    names = sorted({_TOKEN_NAMES.get(name, name.lower()) for name in expected})
+    if len(names) > 6:
+        return "a value, a word, a key=value pair, an @reference or 'as NAME'"
+    return " or ".join(names) if names else "something else"
+
+
+def _syntax_error(exc: UnexpectedInput, line: _Line) -> KmagicSyntaxError:
+    column = line.indent + (exc.column if isinstance(exc.column, int) and exc.column > 0 else len(line.stripped) + 1)
+    if isinstance(exc, UnexpectedCharacters):
+        char = line.stripped[exc.column - 1] if exc.column - 1 < len(line.stripped) else ""
+        hint = None
+        if char == "{":
+            message = "expected a closed {python expression}, received an unbalanced '{'"
+        elif char == "\t":
+            message = "expected spaces, received a tab"
+        else:
+            message = f"expected {_describe_expected(set(exc.allowed or ()))}, received '{char}'"
+            if char in ".;":
+                hint = "kmodel is not Python: write values, words and {interpolation} only."
+        return KmagicSyntaxError(message, line.number, column, source=line.text, hint=hint)
+    if isinstance(exc, UnexpectedToken):
+        token = exc.token
+        received = "the end of the line" if token.type == "$END" else f"'{token}'"
+        if token.type == "$END":
+            column = line.indent + len(line.stripped.split("#", 1)[0].rstrip()) + 1
+        expected = _describe_expected(set(exc.accepts or exc.expected or ()))
+        width = max(1, len(str(token))) if token.type != "$END" else 1
+        return KmagicSyntaxError(f"expected {expected}, received {received}", line.number, column,
+                                 source=line.text, width=width)
+    assert isinstance(exc, UnexpectedEOF)
+    return KmagicSyntaxError("expected more input, received the end of the line", line.number, column,
+                             source=line.text)
+
+
+def _check_brackets(line: _Line) -> None:
+    depth = 0
+    quote = ""
+    for offset, char in enumerate(line.stripped):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+            if depth > MAX_BRACKET_DEPTH:
+                raise KmagicSyntaxError(
+                    f"expected at most {MAX_BRACKET_DEPTH} nested brackets, received more",
+                    line.number, line.indent + offset + 1, source=line.text,
+                )
+        elif char in ")]}":
+            depth = max(0, depth - 1)
+
+
+def parse_line(line: _Line) -> tuple[list[ast.Statement], bool, list[ast.Statement]] | None:
+    """One line -> (statements, ends with ':', inline block body), or None when blank."""
+    if len(line.stripped) > MAX_LINE_LENGTH:
+        raise KmagicSyntaxError(f"expected a line of at most {MAX_LINE_LENGTH} characters, "
+                                f"received {len(line.stripped)}", line.number, 1, source=line.text[:80])
+    _check_brackets(line)
+    try:
+        tree = _lark().parse(line.stripped)
+    except UnexpectedInput as exc:
+        raise _syntax_error(exc, line) from None
+    try:
+        result = _ToAst(line.number, line.text).transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, KmagicSyntaxError):
+            raise _shift(exc.orig_exc, line.indent) from None
+        raise
+    if result is None:
+        return None
+    statements, opens, inline = result
+    return _shift_statements(statements, line.indent), opens, _shift_statements(inline, line.indent)
+
+
+def _shift(error: KmagicSyntaxError, indent: int) -> KmagicSyntaxError:
+    return KmagicSyntaxError(error.message, error.line, error.column + indent, source=error.source,
+                             width=error.width, hint=error.hint)
+
+
+def _shift_statements(statements: list[ast.Statement], indent: int) -> list[ast.Statement]:
+    """Columns from Lark are relative to the stripped line: add the indentation back."""
+    if not indent:
+        return statements
+    return [_shift_node(statement, indent) for statement in statements]
+
+
+def _shift_node(node: object, indent: int) -> object:
+    if isinstance(node, ast.Span):
+        return ast.Span(node.line, node.column + indent, node.width)
+    if isinstance(node, tuple):
+        return tuple(_shift_node(item, indent) for item in node)
+    if hasattr(node, "__dataclass_fields__"):
+        fields = {name: _shift_node(getattr(node, name), indent) for name in node.__dataclass_fields__}
+        if "source" in fields:
+            fields["source"] = node.source
+        return type(node)(**fields)
+    return node
+
+
+def _lines(text: str) -> list[_Line]:
+    lines = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        body = raw.rstrip()
+        stripped = body.lstrip(" ")
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(body) - len(stripped)
+        if stripped[0] == "\t" or "\t" in body[: indent + 1]:
+            raise KmagicSyntaxError(
+                "expected spaces for indentation, received a tab",
+                number, indent + 1, source=body.replace("\t", " "),
+                hint="Indent blocks with spaces only.",
+            )
+        lines.append(_Line(number, indent, body, stripped))
+    return lines
+
+
+@dataclass
+class _Open:
+    """A block being filled: its header, its indentation and its body so far."""
+
+    header: ast.Statement | None
+    indent: int
+    body: list[ast.Node]
+    body_indent: int | None = None
+
+
+def parse_body(text: str) -> tuple[ast.Node, ...]:
+    """Parse a whole kmodel body into top-level nodes."""
+    root = _Open(None, -1, [], None)
+    stack = [root]
+    pending: ast.Statement | None = None
+    pending_line: _Line | None = None
+    for line in _lines(text):
+        parsed = parse_line(line)
+        if parsed is None:
+            continue
+        statements, opens, inline = parsed
+        if pending is not None:
+            if line.indent <= pending_line.indent:
+                raise KmagicSyntaxError(
+                    "expected an indented block after ':', received a line at the same depth",
+                    line.number, line.indent + 1, source=line.text,
+                )
+            if len(stack) >= MAX_BLOCK_DEPTH:
+                raise KmagicSyntaxError(f"expected at most {MAX_BLOCK_DEPTH} nested blocks, received more",
+                                        line.number, line.indent + 1, source=line.text)
+            stack.append(_Open(pending, pending_line.indent, [], line.indent))
+            pending = pending_line = None
+        else:
+            while len(stack) > 1 and line.indent <= stack[-1].indent:
+                _close(stack)
+            top = stack[-1]
+            if top.body_indent is None:
+                top.body_indent = line.indent
+            elif line.indent != top.body_indent:
+                raise KmagicSyntaxError(
+                    f"expected indentation of {top.body_indent} spaces, received {line.indent}",
+                    line.number, line.indent + 1, source=line.text,
+                    hint="Lines of one block must start at the same column.",
+                )
+        if opens:
+            if len(statements) != 1:
+                raise KmagicSyntaxError("expected one block header before ':', received a '|' chain",
+                                        line.number, line.indent + 1, source=line.text)
+            header = statements[0]
+            if inline:
+                stack[-1].body.append(ast.Block(header, tuple(inline), header.span))
+            else:
+                pending, pending_line = header, line
+        else:
+            stack[-1].body.extend(statements)
+    if pending is not None:
+        raise KmagicSyntaxError("expected an indented block after ':', received the end of the body",
+                                pending_line.number, len(pending_line.text) + 1, source=pending_line.text)
+    while len(stack) > 1:
+        _close(stack)
+    return tuple(root.body)
+
+
+def _close(stack: list[_Open]) -> None:
+    block = stack.pop()
+    assert block.header is not None
+    stack[-1].body.append(ast.Block(block.header, tuple(block.body), block.header.span))
+
