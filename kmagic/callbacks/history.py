@@ -1,0 +1,267 @@
+"""A plain record of one training run: per-batch and per-epoch series, no Keras.
+
+The Keras hooks in :mod:`kmagic.callbacks.recorder` write into it; widgets and
+static plots read from it. Everything here is plain Python (floats and lists),
+so it can be pickled, compared in tests and sent to a front end.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+_MAX_MODES = {"acc", "accuracy", "auc", "precision", "recall", "f1", "r2"}
+
+
+def monitor_mode(monitor: str) -> str:
+    """``"max"`` for metrics where bigger is better (accuracy, AUC, ...), else ``"min"``."""
+    base = monitor.removeprefix("val_").lower()
+    if base in _MAX_MODES or base.endswith("accuracy") or base.endswith("auc"):
+        return "max"
+    return "min"
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+@dataclass
+class Cursor:
+    """How many points of each kind a consumer has already seen."""
+
+    batches: int = 0
+    epochs: int = 0
+    lr: int = 0
+
+
+@dataclass
+class TrainingHistory:
+    """Everything one fit produced, in plain Python.
+
+    ``batch_x`` holds the position of each recorded batch in epochs (``1.5`` is
+    the middle of the second epoch); ``batch[name]`` the value Keras reported
+    after that batch (Keras reports running means over the epoch so far).
+    ``epoch[name]`` holds one value per finished epoch, validation metrics
+    under ``val_*``. ``lr`` lists ``(epoch, learning_rate)`` each time it changed.
+    """
+
+    epochs_planned: int = 0
+    steps_per_epoch: int | None = None
+    batch_size: int | None = None
+    monitor: str | None = None
+    batch_x: list[float] = field(default_factory=list)
+    batch: dict[str, list[float]] = field(default_factory=dict)
+    epoch_x: list[int] = field(default_factory=list)
+    epoch: dict[str, list[float]] = field(default_factory=dict)
+    lr: list[tuple[int, float]] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_value: float | None = None
+    nan_detected: bool = False
+    nan_at: tuple[int, int] | None = None
+    stopped_early: bool = False
+    stop_reason: str | None = None
+    finished: bool = False
+    started_at: float | None = None
+    ended_at: float | None = None
+    current_epoch: int = 0
+    current_step: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    # -- writing (called from the Keras hooks) ---------------------------------
+
+    def start(self, epochs: int, steps: int | None, batch_size: int | None = None) -> None:
+        """A fit begins (a second fit on the same record continues its series)."""
+        self.epochs_planned = len(self.epoch_x) + int(epochs or 0)
+        self.steps_per_epoch = steps
+        self.batch_size = batch_size
+        self.started_at = time.monotonic()
+        self.ended_at = None
+        self.finished = False
+        self.stopped_early = False
+        self.stop_reason = None
+
+    def begin_epoch(self, epoch: int, learning_rate: float | None) -> None:
+        """Epoch ``epoch`` (0-based, as Keras counts) starts with this learning rate."""
+        self.current_epoch = epoch
+        self.current_step = 0
+        if learning_rate is not None and math.isfinite(learning_rate):
+            with self._lock:
+                if not self.lr or not math.isclose(self.lr[-1][1], learning_rate, rel_tol=1e-6):
+                    self.lr.append((epoch + 1, float(learning_rate)))
+
+    def add_batch(self, epoch: int, step: int, logs: dict[str, Any] | None) -> None:
+        """Record the logs Keras gave after ``step`` (0-based) of ``epoch``."""
+        steps = self.steps_per_epoch
+        x = epoch + (step + 1) / steps if steps else epoch + 1.0
+        values = _numbers(logs)
+        with self._lock:
+            self.current_step = step + 1
+            n = len(self.batch_x)
+            self.batch_x.append(x)
+            for name, value in values.items():
+                series = self.batch.get(name)
+                if series is None:
+                    series = self.batch[name] = [math.nan] * n
+                series.append(value)
+            for series in self.batch.values():
+                if len(series) == n:
+                    series.append(math.nan)
+            loss = values.get("loss")
+        if loss is not None and not math.isfinite(loss) and not self.nan_detected:
+            self.nan_detected = True
+            self.nan_at = (epoch + 1, step + 1)
+
+    def add_epoch(self, epoch: int, logs: dict[str, Any] | None) -> None:
+        """Record the epoch-end logs (train and ``val_*``) of ``epoch`` (0-based)."""
+        values = _numbers(logs)
+        with self._lock:
+            n = len(self.epoch_x)
+            self.epoch_x.append(epoch + 1)
+            for name, value in values.items():
+                series = self.epoch.get(name)
+                if series is None:
+                    series = self.epoch[name] = [math.nan] * n
+                series.append(value)
+            for series in self.epoch.values():
+                if len(series) == n:
+                    series.append(math.nan)
+        for name in ("loss", "val_loss"):
+            value = values.get(name)
+            if value is not None and not math.isfinite(value) and not self.nan_detected:
+                self.nan_detected = True
+                self.nan_at = (epoch + 1, self.current_step)
+        self._update_best()
+
+    def finish(self, reason: str | None = None) -> None:
+        """Training ended; ``reason`` is set when it ended before the planned epochs."""
+        self.ended_at = time.monotonic()
+        self.finished = True
+        if reason is not None:
+            self.stopped_early = True
+            self.stop_reason = reason
+        elif len(self.epoch_x) < self.epochs_planned:
+            self.stopped_early = True
+            self.stop_reason = self.stop_reason or "stopped by a callback"
+
+    # -- reading ---------------------------------------------------------------
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since training started (until it ended)."""
+        if self.started_at is None:
+            return 0.0
+        return (self.ended_at or time.monotonic()) - self.started_at
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the planned batches done, 0..1."""
+        if not self.epochs_planned:
+            return 0.0
+        steps = self.steps_per_epoch
+        done = self.current_epoch + (self.current_step / steps if steps else 0.0)
+        return min(1.0, done / self.epochs_planned)
+
+    def status(self) -> dict[str, Any]:
+        """Progress numbers for a display: epoch, step, elapsed, ETA, rates."""
+        elapsed = self.elapsed
+        progress = self.progress
+        run_elapsed = elapsed
+        batches_done = len(self.batch_x)
+        eta = None
+        if 0 < progress < 1 and not self.finished:
+            eta = run_elapsed * (1 - progress) / progress
+        steps_per_s = batches_done / run_elapsed if run_elapsed > 0 else None
+        samples_per_s = steps_per_s * self.batch_size if steps_per_s and self.batch_size else None
+        return {
+            "epoch": min(self.current_epoch + 1, max(self.epochs_planned, 1)),
+            "epochs": self.epochs_planned,
+            "step": self.current_step,
+            "steps": self.steps_per_epoch,
+            "progress": progress if not self.finished else max(progress, 0.0),
+            "elapsed": elapsed,
+            "eta": eta,
+            "steps_per_s": steps_per_s,
+            "samples_per_s": samples_per_s,
+            "finished": self.finished,
+            "stopped_early": self.stopped_early,
+            "stop_reason": self.stop_reason,
+            "nan_detected": self.nan_detected,
+            "nan_at": list(self.nan_at) if self.nan_at else None,
+            "best_epoch": self.best_epoch,
+            "best_value": self.best_value,
+            "monitor": self.monitor,
+        }
+
+    def new_points(self, cursor: Cursor) -> dict[str, Any]:
+        """The points recorded since ``cursor`` (which is moved past them).
+
+        Offsets (``start``) let a consumer detect a gap and ask for everything.
+        Non-finite values become ``None`` (JSON has no NaN).
+        """
+        with self._lock:
+            nb, ne, nl = len(self.batch_x), len(self.epoch_x), len(self.lr)
+            out = {
+                "batch": {
+                    "start": cursor.batches,
+                    "x": [round(v, 6) for v in self.batch_x[cursor.batches : nb]],
+                    "y": {k: [_finite_or_none(v) for v in s[cursor.batches : nb]] for k, s in self.batch.items()},
+                },
+                "epoch": {
+                    "start": cursor.epochs,
+                    "x": self.epoch_x[cursor.epochs : ne],
+                    "y": {k: [_finite_or_none(v) for v in s[cursor.epochs : ne]] for k, s in self.epoch.items()},
+                },
+                "lr": {"start": cursor.lr, "points": [list(p) for p in self.lr[cursor.lr : nl]]},
+            }
+        cursor.batches, cursor.epochs, cursor.lr = nb, ne, nl
+        return out
+
+    def metric_names(self) -> list[str]:
+        """Base metric names (``loss`` first, no ``val_`` prefix), in recording order."""
+        names: list[str] = []
+        for key in [*self.batch, *self.epoch]:
+            base = key.removeprefix("val_")
+            if base in ("learning_rate", "lr") or base in names:
+                continue
+            names.append(base)
+        if "loss" in names:
+            names.remove("loss")
+            names.insert(0, "loss")
+        return names
+
+    def as_dict(self) -> dict[str, list[float]]:
+        """Per-epoch series in the shape of ``keras.callbacks.History.history``."""
+        with self._lock:
+            return {k: list(v) for k, v in self.epoch.items()}
+
+    def _update_best(self) -> None:
+        monitor = self.monitor
+        if monitor is None or monitor not in self.epoch:
+            monitor = "val_loss" if "val_loss" in self.epoch else "loss"
+            if monitor not in self.epoch:
+                return
+            self.monitor = monitor
+        values = self.epoch[monitor]
+        mode = monitor_mode(monitor)
+        best_i, best = None, None
+        for i, value in enumerate(values):
+            if not math.isfinite(value):
+                continue
+            if best is None or (value < best if mode == "min" else value > best):
+                best_i, best = i, value
+        if best_i is not None:
+            self.best_epoch = self.epoch_x[best_i]
+            self.best_value = best
+
+
+def _numbers(logs: dict[str, Any] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, value in (logs or {}).items():
+        try:
+            out[name] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return out

@@ -1,0 +1,148 @@
+"""A Keras callback that records a fit into a :class:`TrainingHistory`, cheaply.
+
+Cost model (Keras 3, ``keras/src/callbacks/callback_list.py``): a callback that
+overrides a batch-end hook normally makes Keras call every batch-end hook
+synchronously and convert the logs to floats on the main thread each batch (a
+device sync). This callback declares ``async_safe = True``: its batch-end hook
+only appends floats under a lock, so Keras keeps dispatching batch ends to its
+worker thread exactly as it does for a bare ``fit``. Everything that must run
+on the main thread (drawing, processing front-end events such as the Stop
+button) happens in the batch-*begin* hook, and only when ``refresh_interval``
+seconds of wall time have passed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kmagic._keras import keras
+from kmagic.callbacks.history import TrainingHistory
+
+_Callback = keras().callbacks.Callback
+
+
+class TrainingRecorder(_Callback):
+    """Record per-batch and per-epoch logs; stop on request; refresh on a wall-time throttle.
+
+    Subclasses override :meth:`on_refresh` (main thread, throttled),
+    :meth:`on_epoch_recorded` and :meth:`on_finished` to display things.
+    """
+
+    async_safe = True
+
+    def __init__(
+        self,
+        refresh_interval: float | None = 0.25,
+        *,
+        monitor: str | None = None,
+        batch_size: int | None = None,
+        stop_on_nan: bool = False,
+    ) -> None:
+        super().__init__()
+        self.refresh_interval = 0.25 if refresh_interval is None else max(0.0, float(refresh_interval))
+        self.batch_size = batch_size
+        self.stop_on_nan = stop_on_nan
+        self.history = TrainingHistory(monitor=monitor)
+        self._stop_reason: str | None = None
+        self._next_refresh = 0.0
+        self._epoch = 0
+        self._running = False
+
+    # -- control ---------------------------------------------------------------
+
+    def stop(self, reason: str = "stopped by the user") -> None:
+        """Ask training to end at the end of the current batch (any thread may call this)."""
+        self._stop_reason = reason
+        model = getattr(self, "_model", None)
+        if model is not None:
+            model.stop_training = True
+
+    @property
+    def running(self) -> bool:
+        """Whether a fit is in progress."""
+        return self._running
+
+    # -- Keras hooks -----------------------------------------------------------
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        params = self.params or {}
+        self._stop_reason = None
+        self._running = True
+        self.history.start(params.get("epochs", 0), params.get("steps"), self.batch_size)
+        self._next_refresh = 0.0
+        self.on_started()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
+        self.history.begin_epoch(epoch, self._learning_rate())
+        self._maybe_refresh()
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if time.monotonic() >= self._next_refresh:
+            self._refresh()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        # May run on Keras's worker thread (async_safe): record only.
+        self.history.add_batch(self._epoch, batch, logs)
+        if self.stop_on_nan and self.history.nan_detected and self._stop_reason is None:
+            self.stop("the loss became NaN or infinite")
+
+    def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self._running and time.monotonic() >= self._next_refresh:
+            self._refresh()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.history.add_epoch(epoch, logs)
+        if self.stop_on_nan and self.history.nan_detected and self._stop_reason is None:
+            self.stop("the loss became NaN or infinite")
+        self.on_epoch_recorded(epoch)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.finish()
+
+    def finish(self, reason: str | None = None) -> None:
+        """End the record (also called when a fit is interrupted or fails); idempotent."""
+        if not self._running:
+            return
+        self._running = False
+        self.history.finish(reason or self._stop_reason)
+        self.on_finished()
+
+    # -- display hooks (override) ----------------------------------------------
+
+    def on_started(self) -> None:
+        """Training begins (main thread)."""
+
+    def on_refresh(self) -> None:
+        """At most every ``refresh_interval`` seconds during training (main thread)."""
+
+    def on_epoch_recorded(self, epoch: int) -> None:
+        """An epoch's logs are recorded (main thread)."""
+
+    def on_finished(self) -> None:
+        """Training ended, normally or not (main thread)."""
+
+    # -- internals -------------------------------------------------------------
+
+    def _maybe_refresh(self) -> None:
+        if time.monotonic() >= self._next_refresh:
+            self._refresh()
+
+    def _refresh(self) -> None:
+        self.on_refresh()
+        # Measure the interval from the end of the refresh, so a slow front end
+        # can never take more than its share of the time.
+        self._next_refresh = time.monotonic() + self.refresh_interval
+        if self._stop_reason is not None and self._model is not None:
+            self._model.stop_training = True
+
+    def _learning_rate(self) -> float | None:
+        """The optimizer's current learning rate, or None (one read per epoch)."""
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is None:
+            return None
+        try:
+            return float(keras().ops.convert_to_numpy(optimizer.learning_rate))
+        except Exception:  # a custom optimizer without a readable rate
+            return None

@@ -1,0 +1,484 @@
+"""The live training dashboard: ``kmagic.Dashboard``, a Keras callback (what ``%kfit`` shows).
+
+With a widget front end (JupyterLab, Notebook 7, VS Code, Colab) it shows an
+anywidget whose JavaScript (``static/dashboard.js``) draws the curves; the
+kernel sends it only the points recorded since the last refresh. Without one
+(nbconvert, nbval, a terminal) it prints one plain-text line per epoch. Either
+way it ends with a static PNG of the final curves (and a confusion matrix for
+classifiers when validation data is given), so a saved notebook shows them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import math
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from kmagic.callbacks.history import Cursor
+from kmagic.callbacks.recorder import TrainingRecorder
+
+STATIC = Path(__file__).parent / "static"
+_HEADLESS_PARENTS = ("nbconvert", "nbclient", "papermill", "nbval", "pytest", "nbmake", "jupyter-execute", "testbook")
+
+
+# -- where are we? -----------------------------------------------------------------
+
+
+def detect_frontend() -> str:
+    """``"widget"`` when a widget front end is likely attached, else ``"text"``.
+
+    ``KMAGIC_FRONTEND=widget|text`` overrides the guess. Outside an IPython
+    kernel (a terminal, a script) it is ``"text"``; in a kernel started by
+    nbconvert/nbclient/papermill/nbval/pytest (seen from the parent process)
+    it is ``"text"``; otherwise ``"widget"``.
+    """
+    forced = os.environ.get("KMAGIC_FRONTEND", "").strip().lower()
+    if forced in ("widget", "text"):
+        return forced
+    shell = _ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return "text"
+    if "google.colab" in sys.modules:
+        return "widget"
+    return "text" if _parent_is_headless() else "widget"
+
+
+def _ipython() -> Any:
+    if "IPython" not in sys.modules:
+        return None
+    from IPython import get_ipython
+
+    return get_ipython()
+
+
+def _parent_is_headless() -> bool:
+    pid = os.environ.get("JPY_PARENT_PID") or str(os.getppid())
+    try:
+        cmdline = Path(f"/proc/{int(pid)}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except (OSError, ValueError):
+        return False
+    return any(word in cmdline for word in _HEADLESS_PARENTS)
+
+
+def _kernel_polls() -> bool:
+    """Whether front-end events can be pumped from inside a running cell (ipykernel < 7)."""
+    shell = _ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return False
+    try:
+        import ipykernel
+    except ImportError:  # pragma: no cover
+        return False
+    major = int(str(getattr(ipykernel, "__version__", "0")).split(".")[0] or 0)
+    return major < 7 and threading.current_thread() is threading.main_thread()
+
+
+class _EventPump:
+    """Process front-end events (a Stop click) while the cell runs: jupyter-ui-poll on ipykernel 6."""
+
+    def __init__(self) -> None:
+        from jupyter_ui_poll import ui_events
+
+        self._context = ui_events()
+        self._poll = self._context.__enter__()
+
+    def poll(self, n: int = 10) -> None:
+        if self._poll is not None:
+            self._poll(n)
+
+    def close(self) -> None:
+        if self._poll is not None:
+            self._poll = None
+            self._context.__exit__(None, None, None)
+
+
+# -- the widget ----------------------------------------------------------------------
+
+
+def _widget_class() -> type:
+    import anywidget
+    import traitlets
+
+    class DashboardWidget(anywidget.AnyWidget):
+        """The front-end half: draws what the kernel sends; sends ``stop`` and ``sync``."""
+
+        _esm = STATIC / "dashboard.js"
+        _css = STATIC / "dashboard.css"
+        title = traitlets.Unicode("Training").tag(sync=True)
+        status = traitlets.Dict().tag(sync=True)
+        metrics = traitlets.List(traitlets.Unicode()).tag(sync=True)
+        stop_requested = traitlets.Bool(False).tag(sync=True)
+
+    return DashboardWidget
+
+
+_WIDGET_CLASS: type | None = None
+
+
+def DashboardWidget(**kwargs: Any) -> Any:
+    """Create the dashboard's anywidget (the class is built on first use)."""
+    global _WIDGET_CLASS
+    if _WIDGET_CLASS is None:
+        _WIDGET_CLASS = _widget_class()
+    return _WIDGET_CLASS(**kwargs)
+
+
+# -- the callback ----------------------------------------------------------------------
+
+
+class Dashboard(TrainingRecorder):
+    """Live training dashboard: ``model.fit(x, y, callbacks=[kmagic.Dashboard()])``.
+
+    Args:
+        refresh_interval: seconds of wall time between display refreshes
+            (default 0.25). Recording happens every batch regardless.
+        show: display anything at all (``False`` only records).
+        title: the heading shown above the curves.
+        monitor: the epoch metric that decides the best epoch (default
+            ``val_loss``, else ``loss``; accuracy-like metrics are maximised).
+        batch_size: samples per batch, to show samples/s (else batches/s).
+        validation_data: ``(x, y)``; for a classifier, the confusion matrix on
+            it is shown when training ends.
+        stop_on_nan: end training when the loss becomes NaN or infinite.
+        frontend: ``"widget"``, ``"text"`` or ``None`` (detect; see
+            :func:`detect_frontend`).
+        final_image: show a static PNG of the final curves when training ends.
+
+    After a fit: ``.history`` (a :class:`~kmagic.callbacks.history.TrainingHistory`),
+    ``.stop()`` ends training at the end of the current batch from any thread,
+    ``.bytes_sent`` / ``.messages_sent`` count what went to the front end.
+    """
+
+    def __init__(
+        self,
+        refresh_interval: float | None = None,
+        show: bool = True,
+        *,
+        title: str | None = None,
+        monitor: str | None = None,
+        batch_size: int | None = None,
+        validation_data: Any = None,
+        stop_on_nan: bool = False,
+        frontend: str | None = None,
+        final_image: bool = True,
+    ) -> None:
+        super().__init__(refresh_interval, monitor=monitor, batch_size=batch_size, stop_on_nan=stop_on_nan)
+        if frontend not in (None, "widget", "text"):
+            raise ValueError(f"expected frontend to be 'widget', 'text' or None. Received: frontend={frontend!r}")
+        self.show = show
+        self.title = title
+        self.validation_data = validation_data
+        self.frontend = frontend
+        self.final_image = final_image
+        self.mode: str | None = None
+        self.widget: Any = None
+        self.final_png: bytes | None = None
+        self.confusion: Any = None
+        self.bytes_sent = 0
+        self.messages_sent = 0
+        self._cursor = Cursor()
+        self._pump: _EventPump | None = None
+        self._guard_shell: Any = None
+        self._printed_header = False
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def on_started(self) -> None:
+        self._install_interrupt_guard()
+        if not self.show:
+            return
+        self.mode = self.frontend or detect_frontend()
+        if self.mode == "widget":
+            self._start_widget()
+        else:
+            self._print_header()
+
+    def on_refresh(self) -> None:
+        if self.widget is not None:
+            self._send_update()
+        if self._pump is not None:
+            self._pump.poll(10)
+
+    def on_epoch_recorded(self, epoch: int) -> None:
+        if self.widget is not None:
+            self._send_update(state=True)
+            if self._pump is not None:
+                self._pump.poll(10)
+        elif self.mode == "text":
+            print(self._epoch_line(epoch), flush=True)
+        if self._stop_reason is not None and self.model is not None:
+            self.model.stop_training = True
+
+    def on_finished(self) -> None:
+        self._remove_interrupt_guard()
+        if self._pump is not None:
+            self._pump.close()
+            self._pump = None
+        if not self.show:
+            return
+        self.confusion = self._confusion_matrix()
+        if self.widget is not None:
+            self._send_update(state=True)
+        elif self.mode == "text":
+            print(self._final_line(), flush=True)
+        if self.final_image:
+            from IPython.display import Image, display
+
+            from kmagic.widgets.plots import training_png
+
+            self.final_png = training_png(self.history, self.confusion)
+            if _ipython() is not None:
+                display(Image(data=self.final_png, format="png"))
+
+    # -- widget ------------------------------------------------------------------
+
+    def _start_widget(self) -> None:
+        if self.widget is None:
+            from IPython.display import display
+
+            self.widget = DashboardWidget(title=self.title or self._default_title())
+            self.widget.on_msg(self._on_widget_msg)
+            display(self.widget)
+        else:
+            self.widget.stop_requested = False
+        if _kernel_polls():
+            try:
+                self._pump = _EventPump()
+            except Exception:  # an unusual kernel: the button then acts after the cell
+                self._pump = None
+
+    def _on_widget_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "stop":
+            if self.running:
+                self.stop("Stop button")
+            self.widget.stop_requested = True
+        elif kind == "sync":
+            self._send({"type": "reset", **self._payload(Cursor())})
+
+    def _payload(self, cursor: Cursor) -> dict[str, Any]:
+        return {
+            "status": _json_safe(self.history.status()),
+            "metrics": self.history.metric_names(),
+            "points": self.history.new_points(cursor),
+        }
+
+    def _send_update(self, state: bool = False) -> None:
+        message = {"type": "update", **self._payload(self._cursor)}
+        self._send(message)
+        if state:  # persisted widget state: what a new view shows before it syncs
+            with self.widget.hold_sync():
+                self.widget.status = message["status"]
+                self.widget.metrics = message["metrics"]
+
+    def _send(self, message: dict[str, Any]) -> None:
+        self.widget.send(message)
+        self.messages_sent += 1
+        self.bytes_sent += len(json.dumps(message, separators=(",", ":")))
+
+    def _default_title(self) -> str:
+        name = getattr(self.model, "name", None)
+        return f"Training {name}" if name else "Training"
+
+    # -- text ----------------------------------------------------------------------
+
+    def _print_header(self) -> None:
+        if self._printed_header:
+            return
+        self._printed_header = True
+        h = self.history
+        steps = f" × {h.steps_per_epoch} batches" if h.steps_per_epoch else ""
+        print(f"{self.title or self._default_title()}: {h.epochs_planned} epochs{steps}", flush=True)
+
+    def _epoch_line(self, epoch: int) -> str:
+        h = self.history
+        i = len(h.epoch_x) - 1
+        width = len(str(h.epochs_planned))
+        parts = [f"epoch {epoch + 1:>{width}}/{h.epochs_planned}", f"{h.elapsed:6.1f}s"]
+        for base in h.metric_names():
+            for name in (base, f"val_{base}"):
+                if name in h.epoch:
+                    parts.append(f"{name} {_fmt(h.epoch[name][i])}")
+        line = " - ".join(parts)
+        if h.best_epoch == epoch + 1:
+            line += "  *best*"
+        if len(h.lr) > 1 and h.lr[-1][0] == epoch + 1:
+            line += f"  (learning rate {h.lr[-1][1]:.3g})"
+        if h.nan_detected and h.nan_at and h.nan_at[0] == epoch + 1:
+            line += "  WARNING: the loss became NaN or infinite"
+        return line
+
+    def _final_line(self) -> str:
+        h = self.history
+        text = f"done in {h.elapsed:.1f}s"
+        if h.best_epoch is not None:
+            text += f"; best {h.monitor} {_fmt(h.best_value)} at epoch {h.best_epoch}"
+        if h.stopped_early:
+            text += f"; stopped early: {h.stop_reason}"
+        if h.nan_detected:
+            text += f"; WARNING: the loss became NaN or infinite at epoch {h.nan_at[0]}, batch {h.nan_at[1]}"
+        return text
+
+    # -- interrupts -------------------------------------------------------------------
+
+    def _install_interrupt_guard(self) -> None:
+        """If the cell ends while training is still 'running' (a kernel interrupt or an
+        error inside fit), close the record there: the points and weights stay."""
+        shell = _ipython()
+        if shell is None or self._guard_shell is not None:
+            return
+        shell.events.register("post_run_cell", self._after_cell)
+        self._guard_shell = shell
+
+    def _remove_interrupt_guard(self) -> None:
+        shell, self._guard_shell = self._guard_shell, None
+        if shell is not None:
+            with contextlib.suppress(ValueError):
+                shell.events.unregister("post_run_cell", self._after_cell)
+
+    def _after_cell(self, result: Any = None) -> None:
+        if not self.running:
+            self._remove_interrupt_guard()
+            return
+        error = getattr(result, "error_in_exec", None)
+        if isinstance(error, KeyboardInterrupt):
+            reason = "interrupted (kernel interrupt)"
+        elif error is not None:
+            reason = f"failed: {type(error).__name__}"
+        else:
+            return  # training continues in another thread (fit_async)
+        self.finish(reason)
+
+    # -- confusion matrix --------------------------------------------------------------
+
+    def _confusion_matrix(self) -> Any:
+        if self.validation_data is None or self.model is None or not self.history.epoch_x:
+            return None
+        try:
+            return confusion_matrix_of(self.model, self.validation_data)
+        except Exception:  # a model we cannot classify with: no matrix, no error
+            return None
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def confusion_matrix_of(model: Any, validation_data: Any, limit: int = 5000) -> tuple[Any, list[str]] | None:
+    """``(matrix, labels)`` of a single-output classifier on ``(x, y)``, or None if it is not one."""
+    import numpy as np
+
+    x, y = validation_data[0], validation_data[1]
+    loss = _loss_name(getattr(model, "loss", None))
+    if "crossentropy" not in loss and "hinge" not in loss:
+        return None
+    x, y = x[:limit], np.asarray(y[:limit])
+    pred = model.predict(x, verbose=0, batch_size=256)
+    if not isinstance(pred, np.ndarray):
+        return None
+    if pred.ndim == 2 and pred.shape[1] >= 2:
+        n_classes = pred.shape[1]
+        guess = pred.argmax(axis=1)
+        if y.ndim == 2 and y.shape[1] == n_classes:
+            truth = y.argmax(axis=1)
+        else:
+            truth = y.reshape(len(y)).astype("int64")
+    elif "binary" in loss and (pred.ndim == 1 or pred.shape[-1] == 1):
+        n_classes = 2
+        threshold = 0.0 if getattr(getattr(model, "loss", None), "from_logits", False) else 0.5
+        guess = (pred.reshape(len(pred)) > threshold).astype("int64")
+        truth = (y.reshape(len(y)) > 0.5).astype("int64")
+    else:
+        return None
+    if n_classes > 100 or truth.min() < 0 or truth.max() >= n_classes:
+        return None
+    matrix = np.zeros((n_classes, n_classes), dtype="int64")
+    np.add.at(matrix, (truth, guess), 1)
+    return matrix, [str(i) for i in range(n_classes)]
+
+
+def _loss_name(loss: Any) -> str:
+    if loss is None:
+        return ""
+    if isinstance(loss, str):
+        return loss.lower()
+    name = getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__
+    return str(name).lower()
+
+
+def _fmt(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return str(value)
+    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+        return f"{value:.3e}"
+    return f"{value:.4f}"
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+async def fit_async(model: Any, *args: Any, callbacks: list[Any] | None = None, poll_interval: float = 0.05,
+                    **kwargs: Any) -> Any:
+    """``await fit_async(model, x, y, callbacks=[Dashboard()])``: fit in a worker thread
+    while the cell awaits, so the kernel handles the Stop button meanwhile.
+
+    This is the route for ipykernel 7 (where events cannot be pumped from a busy
+    cell); on ipykernel 6 it pumps the events from the awaiting cell. A kernel
+    interrupt stops training at the end of the current batch, keeping weights
+    and history, then re-raises.
+    """
+    import asyncio
+
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["history"] = model.fit(*args, callbacks=callbacks, **kwargs)
+        except BaseException as exc:  # handed to the awaiting cell
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(work,), daemon=True)
+    recorders = [cb for cb in callbacks or [] if isinstance(cb, TrainingRecorder)]
+    pump = None
+    if _ipython() is not None:
+        try:
+            import ipykernel
+
+            if int(ipykernel.__version__.split(".")[0]) < 7:
+                from jupyter_ui_poll import ui_events
+
+                pump = ui_events()
+        except ImportError:  # pragma: no cover
+            pump = None
+    thread.start()
+    try:
+        if pump is not None:
+            async with pump as poll:
+                while thread.is_alive():
+                    await poll(10)
+                    await asyncio.sleep(poll_interval)
+        else:
+            while thread.is_alive():
+                await asyncio.sleep(poll_interval)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        for recorder in recorders:
+            recorder.stop("interrupted (kernel interrupt)")
+        model.stop_training = True
+        thread.join()
+        raise
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["history"]

@@ -1,0 +1,228 @@
+"""Static PNG images (matplotlib, Agg, no pyplot state) for saved notebooks and headless runs."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from kmagic.callbacks.history import TrainingHistory
+
+TRAIN, VAL, BATCH, BEST, LR = "#1f77b4", "#ff7f0e", "#9ecae1", "#2ca02c", "#9467bd"
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=90, layout="constrained")
+
+
+def to_png(fig: Any) -> bytes:
+    """Render a matplotlib Figure to PNG bytes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _grid(n: int, columns: int = 3) -> tuple[int, int]:
+    cols = max(1, min(columns, n))
+    return math.ceil(n / cols), cols
+
+
+# -- training curves -----------------------------------------------------------
+
+
+def training_png(history: TrainingHistory, confusion: tuple[np.ndarray, list[str]] | None = None) -> bytes:
+    """The final curves of every metric (train per batch and per epoch, validation, best epoch),
+    plus the confusion matrix when given."""
+    names = history.metric_names() or ["loss"]
+    panels = len(names) + (1 if confusion is not None else 0)
+    rows, cols = _grid(panels)
+    fig = _figure(4.0 * cols, 2.9 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, name in zip(axes, names, strict=False):
+        _curve_panel(ax, history, name)
+    if confusion is not None:
+        _confusion_panel(axes[len(names)], *confusion)
+    for ax in axes[panels:]:
+        ax.set_visible(False)
+    status = history.status()
+    title = f"{len(history.epoch_x)} epoch(s) in {status['elapsed']:.1f} s"
+    if history.best_epoch is not None:
+        title += f" · best {history.monitor} {history.best_value:.4g} at epoch {history.best_epoch}"
+    if history.stopped_early:
+        title += f" · stopped: {history.stop_reason}"
+    if history.nan_detected:
+        title += " · loss became NaN/inf"
+    fig.suptitle(title, fontsize=10)
+    return to_png(fig)
+
+
+def _curve_panel(ax: Any, history: TrainingHistory, name: str) -> None:
+    if name in history.batch and history.batch_x:
+        ax.plot(history.batch_x, history.batch[name], color=BATCH, lw=1, label="train (batch, epoch mean so far)")
+    if name in history.epoch:
+        ax.plot(history.epoch_x, history.epoch[name], "o-", color=TRAIN, lw=1.8, ms=3.5, label="train (epoch)")
+    if f"val_{name}" in history.epoch:
+        ax.plot(history.epoch_x, history.epoch[f"val_{name}"], "o-", color=VAL, lw=1.8, ms=3.5, label="validation")
+    if history.best_epoch is not None:
+        ax.axvline(history.best_epoch, color=BEST, ls="--", lw=1.2, label=f"best epoch ({history.best_epoch})")
+    for epoch, value in history.lr[1:]:
+        ax.axvline(epoch - 1, color=LR, ls=":", lw=1)
+        ax.annotate(f"lr {value:.3g}", (epoch - 1, 1), xycoords=("data", "axes fraction"), fontsize=7, color=LR,
+                    va="top", rotation=90)
+    ax.set_title(name, fontsize=10)
+    ax.set_xlabel("epoch", fontsize=8)
+    ax.set_xlim(0, max(history.epochs_planned, len(history.epoch_x), 1))
+    ax.tick_params(labelsize=8)
+    ax.grid(alpha=0.25)
+    if ax.lines:
+        ax.legend(fontsize=7, loc="best")
+
+
+def _confusion_panel(ax: Any, matrix: np.ndarray, labels: list[str]) -> None:
+    n = matrix.shape[0]
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_title("confusion matrix (validation)", fontsize=10)
+    ax.set_xlabel("predicted", fontsize=8)
+    ax.set_ylabel("true", fontsize=8)
+    if n <= 20:
+        ax.set_xticks(range(n), labels, fontsize=7)
+        ax.set_yticks(range(n), labels, fontsize=7)
+    if n <= 12:
+        top = matrix.max() or 1
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=7,
+                        color="white" if matrix[i, j] > top / 2 else "black")
+
+
+# -- activations -----------------------------------------------------------------
+
+
+def tile_channels(fmap: np.ndarray, limit: int = 64) -> np.ndarray:
+    """(H, W, C) feature maps as one (rows*H, cols*W) mosaic, each channel normalised, NaN between tiles."""
+    import numpy as np
+
+    h, w, c = fmap.shape
+    c = min(c, limit)
+    cols = math.ceil(math.sqrt(c))
+    rows = math.ceil(c / cols)
+    mosaic = np.full((rows * (h + 1) - 1, cols * (w + 1) - 1), np.nan, dtype="float32")
+    for k in range(c):
+        tile = fmap[:, :, k].astype("float32")
+        lo, hi = float(np.nanmin(tile)), float(np.nanmax(tile))
+        tile = (tile - lo) / (hi - lo) if hi > lo else np.zeros_like(tile)
+        r, q = divmod(k, cols)
+        mosaic[r * (h + 1) : r * (h + 1) + h, q * (w + 1) : q * (w + 1) + w] = tile
+    return mosaic
+
+
+def activation_kind(shape: Sequence[int]) -> str:
+    """How to show one sample's output of this shape: ``conv``, ``sequence``, ``dense`` or ``other``."""
+    rank = len(shape)
+    if rank == 3 or rank == 4:
+        return "conv"
+    if rank == 2:
+        return "sequence"
+    if rank == 1:
+        return "dense"
+    return "other"
+
+
+def draw_activation(ax: Any, name: str, value: np.ndarray, fig: Any = None, compact: bool = False) -> None:
+    """One sample's output of one layer on ``ax``, by kind."""
+    import numpy as np
+
+    value = np.asarray(value, dtype="float32")
+    kind = activation_kind(value.shape)
+    shape = "×".join(str(d) for d in value.shape)
+    if kind == "conv":
+        if value.ndim == 4:  # 3D conv: the middle depth slice
+            value = value[value.shape[0] // 2]
+        mosaic = tile_channels(value, limit=16 if compact else 64)
+        ax.imshow(np.ma.masked_invalid(mosaic), cmap="viridis", interpolation="nearest")
+        ax.set_axis_off()
+        shown = min(value.shape[-1], 16 if compact else 64)
+        ax.set_title(f"{name}  {shape}  ({shown} of {value.shape[-1]} maps)", fontsize=8)
+    elif kind == "sequence":
+        im = ax.imshow(value.T, aspect="auto", cmap="magma", interpolation="nearest")
+        ax.set_xlabel("time step", fontsize=7)
+        ax.set_ylabel("feature", fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.set_title(f"{name}  {shape}", fontsize=8)
+        if fig is not None and not compact:
+            fig.colorbar(im, ax=ax, shrink=0.8)
+    else:
+        flat = value.ravel()
+        if kind == "dense" and flat.size <= 128:
+            ax.bar(range(flat.size), flat, color=TRAIN, width=0.85)
+            ax.set_xlabel("unit", fontsize=7)
+        else:
+            ax.hist(flat[np.isfinite(flat)], bins=40, color=TRAIN)
+            ax.set_xlabel("value", fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.set_title(f"{name}  {shape}", fontsize=8)
+
+
+def activations_png(acts: dict[str, np.ndarray], sample: int, layer: str | None = None) -> bytes:
+    """One layer in detail (with a histogram beside dense outputs), or every layer compactly."""
+    import numpy as np
+
+    if layer is not None:
+        value = np.asarray(acts[layer][sample], dtype="float32")
+        kind = activation_kind(value.shape)
+        if kind == "dense":
+            fig = _figure(9, 3)
+            ax1, ax2 = fig.subplots(1, 2)
+            draw_activation(ax1, layer, value, fig)
+            ax2.hist(value.ravel()[np.isfinite(value.ravel())], bins=30, color=VAL)
+            ax2.set_title("histogram", fontsize=8)
+            ax2.tick_params(labelsize=7)
+        else:
+            fig = _figure(7, 5.5 if kind == "conv" else 3.6)
+            draw_activation(fig.subplots(), layer, value, fig)
+        fig.suptitle(f"sample {sample}", fontsize=9)
+        return to_png(fig)
+    names = list(acts)
+    rows, cols = _grid(len(names), 3)
+    fig = _figure(4.0 * cols, 2.8 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, name in zip(axes, names, strict=False):
+        draw_activation(ax, name, acts[name][sample], fig, compact=True)
+    for ax in axes[len(names) :]:
+        ax.set_visible(False)
+    fig.suptitle(f"activations of sample {sample}", fontsize=10)
+    return to_png(fig)
+
+
+# -- weights and gradients ---------------------------------------------------------
+
+
+def histograms_png(groups: dict[str, dict[str, np.ndarray]], title: str, color: str = TRAIN) -> bytes:
+    """One histogram per (layer, variable): ``groups[layer][variable] = values``."""
+    import numpy as np
+
+    items = [(layer, var, vals) for layer, vs in groups.items() for var, vals in vs.items()]
+    if not items:
+        fig = _figure(5, 1.2)
+        fig.text(0.5, 0.5, f"{title}: nothing to show", ha="center", va="center")
+        return to_png(fig)
+    rows, cols = _grid(len(items), 3)
+    fig = _figure(3.7 * cols, 2.4 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, (layer, var, vals) in zip(axes, items, strict=False):
+        flat = np.asarray(vals, dtype="float64").ravel()
+        finite = flat[np.isfinite(flat)]
+        ax.hist(finite, bins=40, color=color)
+        std = float(finite.std()) if finite.size else float("nan")
+        ax.set_title(f"{layer}/{var}  n={flat.size}  σ={std:.3g}", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes[len(items) :]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=10)
+    return to_png(fig)
