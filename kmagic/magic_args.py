@@ -1,0 +1,312 @@
+"""Magic lines: ``{expr}`` interpolation, argument parsing and value conversion.
+
+The one interpolation syntax of kmagic (the same as in a ``%%kmodel`` body):
+an argument that is exactly ``{expr}`` passes the Python value itself, and
+``{expr}`` inside a longer word is replaced by the value's text. Quotes group
+words with spaces; braces may nest and may hold quoted strings.
+
+Parsing goes through the ``argparse`` parser that IPython's
+``magic_arguments`` decorators attach to a magic, so ``%magic?`` help stays
+generated from the arguments; its ``UsageError`` becomes a
+:class:`~kmagic.errors.KmagicUsageError` with a caret and a did-you-mean hint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
+
+from kmagic.errors import KmagicInterpolationError, KmagicNameError, KmagicUsageError, did_you_mean
+
+_PLACEHOLDER = "__kmagic_value_{}__"
+_PLACEHOLDER_RE = re.compile(r"^__kmagic_value_(\d+)__$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Token(NamedTuple):
+    """One word of a magic line: its text as typed, its column (1-based), whether it was quoted."""
+
+    text: str
+    column: int
+    quoted: bool = False
+
+
+def _brace_end(line: str, start: int) -> int:
+    """Index just past the ``}`` that closes the ``{`` at ``start``, or -1."""
+    depth = 0
+    quote = ""
+    i = start
+    while i < len(line):
+        char = line[i]
+        if quote:
+            if char == "\\":
+                i += 1
+            elif char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return -1
+
+
+def tokenize(line: str) -> list[Token]:
+    """Split a magic line into words; quotes and ``{...}`` groups keep their spaces."""
+    tokens: list[Token] = []
+    i = 0
+    while i < len(line):
+        if line[i].isspace():
+            i += 1
+            continue
+        start = i
+        parts: list[str] = []
+        quoted = False
+        while i < len(line) and not line[i].isspace():
+            char = line[i]
+            if char in "'\"":
+                end = line.find(char, i + 1)
+                if end < 0:
+                    raise KmagicUsageError(f"expected a closing {char}, received the end of the line",
+                                           1, i + 1, source=line)
+                parts.append(line[i + 1:end])
+                quoted = True
+                i = end + 1
+            elif char == "{":
+                end = _brace_end(line, i)
+                if end < 0:
+                    raise KmagicUsageError("expected a closed {python expression}, received an unbalanced '{'",
+                                           1, i + 1, source=line)
+                parts.append(line[i:end])
+                i = end
+            else:
+                parts.append(char)
+                i += 1
+        tokens.append(Token("".join(parts), start + 1, quoted))
+    return tokens
+
+
+def evaluate(expr: str, namespace: Mapping[str, Any], *, column: int = 1, source: str | None = None) -> Any:
+    """Evaluate one ``{expr}`` (without its braces) in the notebook namespace."""
+    try:
+        scope = namespace if isinstance(namespace, dict) else dict(namespace)
+        return eval(compile(expr.strip(), "<kmagic interpolation>", "eval"), scope)  # noqa: S307
+    except Exception as exc:  # the user's expression may raise anything
+        hint = None
+        if isinstance(exc, NameError) and getattr(exc, "name", None):
+            hint = did_you_mean(exc.name, [k for k in namespace if not k.startswith("_")])
+        raise KmagicInterpolationError(
+            f"expected a Python expression that evaluates, received {{{expr}}}: "
+            f"{type(exc).__name__}: {exc}", 1, column, source=source, width=len(expr) + 2, hint=hint,
+        ) from exc
+
+
+def _is_whole_interpolation(token: Token) -> bool:
+    text = token.text
+    return not token.quoted and text.startswith("{") and _brace_end(text, 0) == len(text)
+
+
+def interpolate_word(token: Token, namespace: Mapping[str, Any], source: str | None = None) -> str:
+    """Replace every ``{expr}`` inside a word by the text of its value."""
+    text = token.text
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text[i] == "{" and not token.quoted:
+            end = _brace_end(text, i)
+            value = evaluate(text[i + 1:end - 1], namespace, column=token.column + i, source=source)
+            out.append(str(value))
+            i = end
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+class ExpandedLine:
+    """A magic line after interpolation: argparse words plus the values they stand for."""
+
+    def __init__(self, argv: list[str], values: dict[str, Any], tokens: list[Token], source: str) -> None:
+        self.argv = argv
+        self.values = values
+        self.tokens = tokens
+        self.source = source
+
+    def value_of(self, word: Any) -> Any:
+        """The Python value behind a placeholder word (other words come back unchanged)."""
+        if isinstance(word, str):
+            match = _PLACEHOLDER_RE.match(word)
+            if match:
+                return self.values[word]
+        return word
+
+    def column_of(self, word: str) -> int:
+        """The column where an argparse word came from (1 when unknown)."""
+        for index, item in enumerate(self.argv):
+            if item == word:
+                return self.tokens[index].column
+        return 1
+
+
+def expand(line: str, namespace: Mapping[str, Any]) -> ExpandedLine:
+    """Interpolate a magic line: whole ``{expr}`` words become placeholders for their values."""
+    tokens = tokenize(line)
+    argv: list[str] = []
+    values: dict[str, Any] = {}
+    for token in tokens:
+        if _is_whole_interpolation(token):
+            key = _PLACEHOLDER.format(len(values))
+            values[key] = evaluate(token.text[1:-1], namespace, column=token.column, source=line)
+            argv.append(key)
+        else:
+            argv.append(interpolate_word(token, namespace, source=line))
+    return ExpandedLine(argv, values, tokens, line)
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    return [option for action in parser._actions for option in action.option_strings]
+
+
+def _usage_error(parser: argparse.ArgumentParser, message: str, expanded: ExpandedLine) -> KmagicUsageError:
+    """Turn an argparse message into a KmagicUsageError pointing at the bad word."""
+    options = _option_strings(parser)
+    bad = re.search(r"unrecognized arguments: (.*)", message)
+    if bad:
+        words = bad.group(1).split()
+        word = words[0]
+        if word.startswith("-"):
+            hint = did_you_mean(word.split("=")[0], options)
+            text = f"unknown option '{word}' for %{parser.prog}: expected one of {', '.join(options)}"
+        else:
+            hint = None
+            text = f"expected no more arguments for %{parser.prog}, received '{word}'"
+        column = expanded.column_of(word)
+        return KmagicUsageError(text, 1, column, source=expanded.source, width=len(word), hint=hint)
+    usage = parser.format_usage().strip()
+    return KmagicUsageError(f"%{parser.prog}: {message}", 1, 1, source=expanded.source,
+                            hint=f"Usage: {usage.removeprefix('usage: ')}")
+
+
+def parse(magic: Callable[..., Any], line: str, namespace: Mapping[str, Any]) -> argparse.Namespace:
+    """Parse a magic line with the magic's ``magic_arguments`` parser, values substituted back."""
+    from IPython.core.error import UsageError
+
+    parser: argparse.ArgumentParser = magic.parser  # type: ignore[attr-defined]
+    expanded = expand(line, namespace)
+    try:
+        args = parser.parse_args(expanded.argv)
+    except UsageError as exc:
+        raise _usage_error(parser, str(exc), expanded) from None
+    for key, value in vars(args).items():
+        if isinstance(value, list):
+            setattr(args, key, [expanded.value_of(item) for item in value])
+        else:
+            setattr(args, key, expanded.value_of(value))
+    args._line = expanded  # for error positions later
+    return args
+
+
+# ---------------------------------------------------------------- conversions
+
+def _column(args: argparse.Namespace | None, word: Any) -> tuple[int, str | None]:
+    expanded: ExpandedLine | None = getattr(args, "_line", None) if args is not None else None
+    if expanded is None or not isinstance(word, str):
+        return 1, None
+    return expanded.column_of(word), expanded.source
+
+
+def identifier(word: Any, what: str = "a model name", args: argparse.Namespace | None = None) -> str:
+    """A Python identifier to bind a result to."""
+    if isinstance(word, str) and _IDENTIFIER.match(word):
+        return word
+    column, source = _column(args, word)
+    raise KmagicUsageError(f"expected {what} (a Python identifier), received {word!r}", 1, column,
+                           source=source, width=len(str(word)))
+
+
+def to_int(value: Any, option: str, *, minimum: int | None = 1) -> int | None:
+    """An integer option (``--epochs 3`` or ``--epochs {n}``); None stays None."""
+    if value is None:
+        return None
+    try:
+        number = int(value)
+        if isinstance(value, float) and number != value:
+            raise ValueError
+        if isinstance(value, str) and not re.fullmatch(r"[+-]?\d+", value.strip()):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise KmagicUsageError(f"expected an integer for {option}, received {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise KmagicUsageError(f"expected {option} >= {minimum}, received {number}")
+    return number
+
+
+def to_float(value: Any, option: str, *, low: float | None = None, high: float | None = None) -> float | None:
+    """A float option; None stays None; ``low < value < high`` when bounds are given."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise KmagicUsageError(f"expected a number for {option}, received {value!r}") from None
+    if (low is not None and number <= low) or (high is not None and number >= high):
+        raise KmagicUsageError(f"expected {option} between {low} and {high}, received {number}")
+    return number
+
+
+def to_choice(value: Any, option: str, choices: Iterable[str]) -> str | None:
+    """One of a fixed set of words, case-insensitive; None stays None."""
+    if value is None:
+        return None
+    options = tuple(choices)
+    word = str(value).lower()
+    if word not in options:
+        raise KmagicUsageError(f"expected {option} to be one of {', '.join(options)}, received {value!r}",
+                               hint=did_you_mean(word, options))
+    return word
+
+
+def to_shape(value: Any, option: str = "--input") -> tuple[int | None, ...] | None:
+    """A shape in DSL notation (``28x28x1``, ``?x16``, ``100``, ``(None, 16)``) or a Python value."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,)
+    if isinstance(value, (tuple, list)):
+        return tuple(None if v is None else int(v) for v in value)
+    text = str(value).strip().strip("()[]")
+    parts = [p.strip() for p in re.split(r"[x,]", text) if p.strip()] if text else []
+    dims: list[int | None] = []
+    for part in parts:
+        if part in ("?", "None", "none"):
+            dims.append(None)
+        elif part.isdigit():
+            dims.append(int(part))
+        else:
+            raise KmagicUsageError(f"expected a shape for {option} such as 28x28x1, ?x16 or (None, 16), "
+                                   f"received {value!r}")
+    if not dims:
+        raise KmagicUsageError(f"expected a shape for {option}, received {value!r}")
+    return tuple(dims)
+
+
+def lookup(word: Any, namespace: Mapping[str, Any], what: str, args: argparse.Namespace | None = None) -> Any:
+    """The notebook variable a word names; a value passed by ``{expr}`` comes back as it is."""
+    if not isinstance(word, str):
+        return word
+    if word in namespace:
+        return namespace[word]
+    column, source = _column(args, word)
+    names = [k for k in namespace if not k.startswith("_")]
+    if not _IDENTIFIER.match(word):
+        raise KmagicNameError(
+            f"expected {what}: a variable name or {{expression}}, received '{word}'", 1, column,
+            source=source, width=len(word), hint=f"Write {{{word}}} to pass a Python expression.")
+    raise KmagicNameError(f"{what} '{word}' is not defined in the notebook", 1, column, source=source,
+                          width=len(word), hint=did_you_mean(word, names))

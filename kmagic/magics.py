@@ -1,0 +1,409 @@
+"""The IPython magics: parse the magic line, call plain functions, bind results, display.
+
+``%load_ext kmagic`` calls :func:`register`; nothing here imports TensorFlow,
+Keras, numpy or widgets at load time: each magic imports what it needs.
+Settings are traitlets of :class:`KMagic`, so ``%config KMagic.<name> = value``
+works.
+"""
+
+from __future__ import annotations
+
+import weakref
+from argparse import Namespace
+from typing import Any
+
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, magic_arguments
+from traitlets import Bool, Enum, Float
+
+from kmagic import magic_args
+from kmagic.errors import KmagicError, KmagicUsageError, KmagicValueError
+
+# The choices of kmagic.devices (not imported here: loading stays fast); checked on use.
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("auto", "none", "mirrored", "multiworker", "tpu")
+JIT_CHOICES = ("auto", "on", "off")
+
+LINE_MAGICS = ("kfit", "ksummary", "kactivations", "kweights", "ksave", "kload", "kexport", "kmodels", "kdevice")
+CELL_MAGICS = ("kmodel", "kblock")
+
+#: Blocks defined per shell; kept across %reload_ext (this module is not reloaded).
+_BLOCK_LIBRARIES: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _display(obj: Any) -> None:
+    from IPython.display import display
+
+    display(obj)
+
+
+def _is_model(obj: Any) -> bool:
+    return all(hasattr(obj, attr) for attr in ("layers", "fit", "predict", "count_params"))
+
+
+@magics_class
+class KMagic(Magics):
+    """kmagic's magics and their settings (``%config KMagic``)."""
+
+    refresh_interval = Float(0.25, config=True, help="Seconds between dashboard redraws (wall time).")
+    precision = Enum(PRECISIONS, "auto", config=True, help="Default --precision of %%kmodel.")
+    strategy = Enum(STRATEGIES, "auto", config=True, help="Default --strategy of %%kmodel.")
+    jit = Enum(JIT_CHOICES, "auto", config=True, help="Default --jit (XLA) setting of %%kmodel.")
+    dashboard = Bool(True, config=True, help="Show the live dashboard in %kfit (False: one text line per epoch).")
+    stop_on_nan = Bool(True, config=True, help="Stop training when the loss becomes NaN or infinite.")
+    widgets = Enum(("auto", "on", "off"), "auto", config=True,
+                   help="Model card as a widget: auto (when a kernel front end is attached), on, off.")
+
+    @property
+    def blocks(self) -> dict[str, Any]:
+        """The blocks this shell has defined (``%%kblock`` and ``block`` lines)."""
+        return _BLOCK_LIBRARIES.setdefault(self.shell, {})
+
+    # ---------------------------------------------------------------- helpers
+    def _parse(self, magic: Any, line: str) -> Namespace:
+        return magic_args.parse(magic, line, self.shell.user_ns)
+
+    def _model(self, word: Any, args: Namespace) -> Any:
+        model = magic_args.lookup(word, self.shell.user_ns, "model", args)
+        if not _is_model(model):
+            raise KmagicValueError(f"expected a Keras model, received {type(model).__name__} "
+                                   f"for '{word if isinstance(word, str) else '{...}'}'")
+        return model
+
+    def _data(self, word: Any, args: Namespace, what: str) -> Any:
+        return None if word is None else magic_args.lookup(word, self.shell.user_ns, what, args)
+
+    def _card(self, model: Any, plot: bool = False) -> Any:
+        from kmagic.widgets.model_card import ModelCard
+
+        widget = {"on": True, "off": False}.get(self.widgets)
+        return ModelCard(model, plot=plot, widget=widget)
+
+    # ---------------------------------------------------------------- %%kmodel
+    @magic_arguments()
+    @argument("name", help="the variable the model is bound to")
+    @argument("--input", dest="input_shape", help="input shape when the body has no input line, e.g. 28x28x1")
+    @argument("--precision", help=f"precision policy: {', '.join(PRECISIONS)}")
+    @argument("--jit", help=f"XLA compilation: {', '.join(JIT_CHOICES)}")
+    @argument("--strategy", help=f"distribution strategy: {', '.join(STRATEGIES)}")
+    @argument("--seed", help="random seed for the initial weights")
+    @argument("--quiet", action="store_true", help="show nothing")
+    @argument("--plot", action="store_true", help="show the architecture diagram large")
+    @no_var_expand
+    @cell_magic
+    def kmodel(self, line: str, cell: str) -> None:
+        """Compile the cell body (the kmodel language) into a Keras model bound to NAME; show its card."""
+        from kmagic.compile import build_program
+        from kmagic.dsl.check import parse
+
+        args = self._parse(self.kmodel, line)
+        name = magic_args.identifier(args.name, args=args)
+        options = {
+            "input_shape": magic_args.to_shape(args.input_shape),
+            "precision": magic_args.to_choice(args.precision or self.precision, "--precision", PRECISIONS),
+            "jit": magic_args.to_choice(args.jit or self.jit, "--jit", JIT_CHOICES),
+            "strategy": magic_args.to_choice(args.strategy or self.strategy, "--strategy", STRATEGIES),
+            "seed": magic_args.to_int(args.seed, "--seed", minimum=0),
+        }
+        program = parse(cell, input_shape=options.pop("input_shape"), blocks=self.blocks)  # no Keras yet
+        model, _ = build_program(program, name=name, namespace=self.shell.user_ns, **options)
+        self.blocks.update(program.blocks)
+        self.shell.user_ns[name] = model
+        if not args.quiet:
+            _display(self._card(model, plot=args.plot))
+
+    @magic_arguments()
+    @argument("header", nargs="+", help="NAME(params), e.g. down(f, k=3)")
+    @no_var_expand
+    @cell_magic
+    def kblock(self, line: str, cell: str) -> None:
+        """Define a reusable block NAME(params) for later %%kmodel cells."""
+        from kmagic.dsl.check import parse_block
+
+        self._parse(self.kblock, line)  # usage errors only; the header is DSL text
+        block = parse_block(line, cell, blocks=self.blocks)
+        self.blocks[block.name] = block
+
+    # ---------------------------------------------------------------- %kfit
+    @magic_arguments()
+    @argument("name", help="the model")
+    @argument("x", help="training inputs: a variable name or {expression}")
+    @argument("y", nargs="?", help="training labels: a variable name or {expression}")
+    @argument("--epochs", help="number of epochs")
+    @argument("--batch-size", help="samples per batch")
+    @argument("--validation-split", help="fraction of the data held out for validation")
+    @argument("--validation-data", nargs=2, metavar=("XV", "YV"), help="validation inputs and labels")
+    @argument("--no-dashboard", action="store_true", help="one text line per epoch instead of the dashboard")
+    @argument("--steps-per-execution", help="batches per compiled call")
+    @no_var_expand
+    @line_magic
+    def kfit(self, line: str) -> None:
+        """Adapt preprocessing layers, compile with inferred defaults if needed, train with the live
+        dashboard, and bind the history to NAME_history."""
+        from kmagic import training
+        from kmagic.buildinfo import info_of
+
+        args = self._parse(self.kfit, line)
+        model = self._model(args.name, args)
+        x, y = self._data(args.x, args, "training inputs"), self._data(args.y, args, "training labels")
+        if args.validation_split is not None and args.validation_data is not None:
+            raise KmagicUsageError("expected --validation-split or --validation-data, received both")
+        validation = None
+        if args.validation_data is not None:
+            validation = tuple(self._data(word, args, "validation data") for word in args.validation_data)
+        given = {
+            "epochs": magic_args.to_int(args.epochs, "--epochs"),
+            "batch_size": magic_args.to_int(args.batch_size, "--batch-size"),
+            "validation_split": magic_args.to_float(args.validation_split, "--validation-split", low=0, high=1),
+            "validation_data": validation,
+            "callbacks": [self._progress(args.no_dashboard, model.name)],
+        }
+        steps = magic_args.to_int(args.steps_per_execution, "--steps-per-execution")
+        adapted = training.adapt_preprocessing(model, x)
+        if adapted:
+            print(f"kmagic: adapted {', '.join(adapted)} from the training data")
+        choice = training.ensure_compiled(model, y, x, steps_per_execution=steps)
+        if choice is not None:
+            print(f"kmagic: compiled {args.name} with {choice.describe()}")
+        info = info_of(model)
+        fit_kwargs = training.fit_arguments(info.fit_defaults, given)
+        fit_kwargs.setdefault("verbose", 0)
+        if info.setup is not None and hasattr(info.setup, "adapt_callbacks"):
+            fit_kwargs["callbacks"] = info.setup.adapt_callbacks(fit_kwargs.get("callbacks"))
+        history_name = f"{args.name if isinstance(args.name, str) else model.name}_history"
+        try:
+            history = model.fit(x, y, **fit_kwargs)
+        except KeyboardInterrupt:
+            if getattr(model, "history", None) is not None:
+                self.shell.user_ns[history_name] = model.history
+            raise
+        self.shell.user_ns[history_name] = history
+
+    def _progress(self, no_dashboard: bool, title: str) -> Any:
+        """The dashboard callback, or epoch-end text where it is turned off or not installed."""
+        from kmagic import training
+
+        if self.dashboard and not no_dashboard:
+            dashboard = _dashboard_class()
+            if dashboard is not None:
+                return dashboard(**_accepted(dashboard, refresh_interval=self.refresh_interval,
+                                             stop_on_nan=self.stop_on_nan, title=title))
+        return training.epoch_text_callback(stop_on_nan=self.stop_on_nan)
+
+    # ---------------------------------------------------------------- views
+    @magic_arguments()
+    @argument("name", help="the model")
+    @argument("--plot", action="store_true", help="show the architecture diagram large")
+    @no_var_expand
+    @line_magic
+    def ksummary(self, line: str) -> None:
+        """Show the model card of a model again."""
+        args = self._parse(self.ksummary, line)
+        _display(self._card(self._model(args.name, args), plot=args.plot))
+
+    @magic_arguments()
+    @argument("name", help="the model")
+    @argument("x", help="input samples: a variable name or {expression}")
+    @argument("--layer", help="the layer shown first (name)")
+    @argument("--sample", help="the sample shown first (index into X)")
+    @no_var_expand
+    @line_magic
+    def kactivations(self, line: str) -> None:
+        """The activation explorer: every layer's output for the samples in X."""
+        from kmagic.widgets.activations import show_activations
+
+        args = self._parse(self.kactivations, line)
+        model = self._model(args.name, args)
+        x = self._data(args.x, args, "input samples")
+        shown = show_activations(model, x, layer=args.layer,
+                                 sample=magic_args.to_int(args.sample, "--sample", minimum=0) or 0)
+        if shown is not None:
+            _display(shown)
+
+    @magic_arguments()
+    @argument("name", help="the model")
+    @argument("x", nargs="?", help="inputs for gradient histograms (optional)")
+    @argument("y", nargs="?", help="labels for gradient histograms (optional)")
+    @no_var_expand
+    @line_magic
+    def kweights(self, line: str) -> None:
+        """Per-layer weight histograms (and gradient histograms with X and Y)."""
+        from kmagic.widgets.weights import show_weights
+
+        args = self._parse(self.kweights, line)
+        model = self._model(args.name, args)
+        shown = show_weights(model, x=self._data(args.x, args, "inputs"), y=self._data(args.y, args, "labels"))
+        if shown is not None:
+            _display(shown)
+
+    # ---------------------------------------------------------------- files
+    @magic_arguments()
+    @argument("name", help="the model")
+    @argument("path", help="file: .keras, .h5, or .json (+ .weights.h5 beside it)")
+    @no_var_expand
+    @line_magic
+    def ksave(self, line: str) -> None:
+        """Save a model; the format follows the file extension."""
+        import kmagic
+
+        args = self._parse(self.ksave, line)
+        model = self._model(args.name, args)
+        path = str(args.path)
+        kmagic.save(model, path)
+        print(f"kmagic: saved {model.name} to {path}")
+
+    @magic_arguments()
+    @argument("name", help="the variable the loaded model is bound to")
+    @argument("path", help="a .keras, .h5 or .json file")
+    @argument("--summary", action="store_true", help="show the model card")
+    @no_var_expand
+    @line_magic
+    def kload(self, line: str) -> None:
+        """Load a model saved by %ksave (safely: no code from the file runs) and bind it to NAME."""
+        import kmagic
+
+        args = self._parse(self.kload, line)
+        name = magic_args.identifier(args.name, args=args)
+        model = kmagic.load(str(args.path))
+        self.shell.user_ns[name] = model
+        print(f"kmagic: loaded {name} from {args.path} ({model.count_params():,} parameters)")
+        if args.summary:
+            _display(self._card(model))
+
+    @magic_arguments()
+    @argument("name", help="the model")
+    @argument("--to", dest="target", help="write the code to this .py file instead of printing it")
+    @no_var_expand
+    @line_magic
+    def kexport(self, line: str) -> None:
+        """Print (or write) readable Keras Python code that builds the same model."""
+        from kmagic.export import export_python
+
+        args = self._parse(self.kexport, line)
+        model = self._model(args.name, args)
+        source = export_python(model)
+        if args.target is None:
+            print(source)
+            return
+        with open(str(args.target), "w", encoding="utf-8") as handle:
+            handle.write(source)
+        print(f"kmagic: wrote {args.target}")
+
+    # ---------------------------------------------------------------- listings
+    @magic_arguments()
+    @no_var_expand
+    @line_magic
+    def kmodels(self, line: str) -> None:
+        """The models and blocks defined in this kernel, one line each."""
+        self._parse(self.kmodels, line)
+        print(list_models(self.shell.user_ns, self.blocks))
+
+    @magic_arguments()
+    @no_var_expand
+    @line_magic
+    def kdevice(self, line: str) -> None:
+        """Devices seen, and the strategy and precision %%kmodel would use."""
+        from kmagic import devices
+
+        self._parse(self.kdevice, line)
+        report = devices.device_report() if hasattr(devices, "device_report") else None
+        if report is not None:
+            _display(report)
+        setup = devices.resolve(self.strategy, self.precision, self.jit).describe()
+        print("%%kmodel would use: " + ", ".join(f"{k} {v}" for k, v in setup.items()))
+
+
+def list_models(namespace: dict[str, Any], blocks: dict[str, Any]) -> str:
+    """One line per model in the namespace and per block defined, for ``%kmodels``."""
+    from kmagic.buildinfo import info_of
+
+    lines = []
+    for name, value in namespace.items():
+        if name.startswith("_") or not _is_model(value):
+            continue
+        try:
+            shapes = f"{_shapes(value.inputs)} -> {_shapes(value.outputs)}"
+        except (AttributeError, ValueError):
+            shapes = "not built"
+        origin = "kmodel" if info_of(value).source else "keras"
+        compiled = "compiled" if getattr(value, "compiled", False) else "not compiled"
+        lines.append(f"{name}: {type(value).__name__} '{value.name}', {value.count_params():,} parameters, "
+                     f"{shapes}, {compiled} ({origin})")
+    for block in blocks.values():
+        lines.append(f"block {block_signature(block)}")
+    return "\n".join(lines) if lines else "no models or blocks defined yet"
+
+
+def _shapes(tensors: Any) -> str:
+    shapes = [str(tuple(t.shape)).replace(",)", ")") for t in tensors]
+    return shapes[0] if len(shapes) == 1 else "[" + ", ".join(shapes) + "]"
+
+
+def block_signature(block: Any) -> str:
+    """``down(f, k=3)`` for a block definition."""
+    params = []
+    for name, default in block.params:
+        if default is None:
+            params.append(name)
+        else:
+            text = getattr(default, "text", None)
+            for attr in ("value", "name", "dims"):
+                if text is None and hasattr(default, attr):
+                    text = repr(getattr(default, attr)) if attr == "value" else str(getattr(default, attr))
+            params.append(f"{name}={text if text is not None else '...'}")
+    return f"{block.name}({', '.join(params)})"
+
+
+def _dashboard_class() -> Any:
+    """``kmagic.Dashboard`` when its module exists, else None."""
+    import kmagic
+
+    try:
+        return kmagic.Dashboard
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("kmagic.widgets"):
+            return None
+        raise
+
+
+def _accepted(callable_: Any, **options: Any) -> dict[str, Any]:
+    """The options a callable's signature takes (the dashboard's may grow over time)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(callable_).parameters
+    except (TypeError, ValueError):
+        return {}
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return options
+    return {k: v for k, v in options.items() if k in parameters}
+
+
+# ---------------------------------------------------------------- loading
+
+
+def register(ipython: Any) -> None:
+    """Register the magics, the settings and the completer on a shell (``%load_ext kmagic``)."""
+    from kmagic import completion
+
+    if "KMagic" in ipython.magics_manager.registry:
+        return
+    ipython.register_magics(KMagic(shell=ipython))
+    completion.install(ipython)
+
+
+def unregister(ipython: Any) -> None:
+    """Remove what :func:`register` added (``%unload_ext kmagic``)."""
+    from kmagic import completion
+
+    manager = ipython.magics_manager
+    instance = manager.registry.pop("KMagic", None)
+    for kind, names in (("line", LINE_MAGICS), ("cell", CELL_MAGICS)):
+        for name in names:
+            manager.magics[kind].pop(name, None)
+    if instance is not None and instance in getattr(ipython, "configurables", []):
+        ipython.configurables.remove(instance)
+    completion.uninstall(ipython)
+
+
+__all__ = ["KMagic", "KmagicError", "register", "unregister"]

@@ -1,0 +1,166 @@
+"""The model card: a widget with a complete static fallback (HTML table + SVG, and text).
+
+``ModelCard(model)`` displays itself through ``_repr_mimebundle_``: the
+widget view (a tab for the layer table, a tab for the diagram) when a widget
+front end can be reached, and always ``text/html`` and ``text/plain`` with
+the same content, so a saved notebook, nbconvert or a terminal shows it all.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from kmagic.diagram import DiagramNode, kind_of, render_svg
+from kmagic.model_stats import LayerStats, ModelStats, human_bytes, human_count, model_stats
+
+CARD_DIAGRAM_WIDTH = 260
+_CSS = (
+    "<style>.kmagic-card{font-family:sans-serif;font-size:12px}"
+    ".kmagic-card table{border-collapse:collapse;font-size:inherit}"
+    ".kmagic-card th,.kmagic-card td{padding:2px 8px;text-align:left;border-bottom:1px solid #e0e0e0;"
+    "vertical-align:top}"
+    ".kmagic-card td.num{text-align:right;font-variant-numeric:tabular-nums}"
+    ".kmagic-card code{font-size:11px;color:#37474f}</style>"
+)
+
+
+def diagram_nodes(stats: ModelStats) -> list[DiagramNode]:
+    """The diagram's boxes for a model: name, class and output shape, parents."""
+    return [
+        DiagramNode(row.name, f"{row.cls} {row.output_shape}", row.inputs, kind_of(row.cls, len(row.inputs)))
+        for row in stats.layers
+    ]
+
+
+def _macs(row: LayerStats) -> str:
+    return "–" if row.macs is None else f"{row.macs:,}"
+
+
+def _device_line(device: dict[str, Any]) -> str:
+    order = ("device", "strategy", "replicas", "precision", "jit")
+    keys = [k for k in order if k in device] + [k for k in device if k not in order]
+    return ", ".join(f"{k} {device[k]}" for k in keys)
+
+
+def _totals(stats: ModelStats) -> list[tuple[str, str]]:
+    totals = [
+        ("parameters", f"{stats.parameters:,} ({stats.trainable:,} trainable, {stats.non_trainable:,} not)"),
+        ("weight memory", human_bytes(stats.weight_bytes)),
+        ("multiply-adds per sample", f"{stats.macs:,} ({human_count(stats.macs)})"),
+        ("built for", _device_line(stats.device)),
+        ("compiled", stats.compiled or "not yet (%kfit compiles with inferred defaults)"),
+    ]
+    if stats.uncounted:
+        totals.insert(3, ("counted as 0 multiply-adds", ", ".join(stats.uncounted)))
+    return totals
+
+
+class ModelCard:
+    """A model's card: rows per layer, totals, diagram, device. Displays itself."""
+
+    def __init__(self, model: Any, *, plot: bool = False, widget: bool | None = None) -> None:
+        self.stats = model_stats(model)
+        self.plot = plot
+        self.widget_mode = widget
+        self._widget: Any = None
+
+    # ---------------------------------------------------------------- pieces
+    def svg(self, full_size: bool | None = None) -> str:
+        """The architecture diagram (SVG text); small in the card, full size with ``plot``."""
+        large = self.plot if full_size is None else full_size
+        return render_svg(diagram_nodes(self.stats), max_width=None if large else CARD_DIAGRAM_WIDTH,
+                          title=self.stats.name)
+
+    def table_html(self) -> str:
+        """The layer table and the totals as HTML."""
+        head = "".join(f"<th>{h}</th>" for h in
+                       ("layer", "class", "output shape", "trainable", "non-trainable", "mult-adds",
+                        "inputs", "kmodel line"))
+        body = []
+        for row in self.stats.layers:
+            origin = (f"<code>{row.origin_line}: {escape(row.origin)}</code>" if row.origin else "")
+            body.append(
+                f"<tr><td>{escape(row.name)}</td><td>{escape(row.cls)}</td><td>{escape(row.output_shape)}</td>"
+                f'<td class="num">{row.trainable:,}</td><td class="num">{row.non_trainable:,}</td>'
+                f'<td class="num">{_macs(row)}</td><td>{escape(", ".join(row.inputs))}</td><td>{origin}</td></tr>'
+            )
+        totals = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in _totals(self.stats))
+        return (f'<table class="kmagic-layers"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
+                f'</table><table class="kmagic-totals" style="margin-top:6px">{totals}</table>')
+
+    def title_html(self) -> str:
+        return f"<b>{escape(self.stats.name)}</b> <span>({escape(self.stats.cls)})</span>"
+
+    # ---------------------------------------------------------------- static forms
+    def to_html(self) -> str:
+        """The complete static card: title, table, totals, diagram."""
+        diagram = f'<div class="kmagic-diagram-box">{self.svg()}</div>'
+        if self.plot:
+            return f'<div class="kmagic-card">{_CSS}{self.title_html()}{diagram}{self.table_html()}</div>'
+        return (f'<div class="kmagic-card">{_CSS}{self.title_html()}'
+                f'<div style="display:flex;gap:16px;align-items:flex-start">'
+                f"<div>{self.table_html()}</div>{diagram}</div></div>")
+
+    def to_text(self) -> str:
+        """The card as plain text: a table with an inputs column (the graph), totals, device."""
+        header = ("layer", "class", "output shape", "trainable", "non-train", "mult-adds", "inputs", "kmodel line")
+        rows = [header] + [
+            (r.name, r.cls, r.output_shape, f"{r.trainable:,}", f"{r.non_trainable:,}", _macs(r),
+             ", ".join(r.inputs), f"{r.origin_line}: {r.origin}" if r.origin else "")
+            for r in self.stats.layers
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        lines = [f"Model {self.stats.name} ({self.stats.cls})"]
+        for index, row in enumerate(rows):
+            lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())
+            if index == 0:
+                lines.append("  ".join("-" * width for width in widths))
+        lines.append("")
+        lines += [f"{k}: {v}" for k, v in _totals(self.stats)]
+        return "\n".join(lines)
+
+    # ---------------------------------------------------------------- widget
+    def widget(self) -> Any:
+        """The ipywidgets form: title, then a tab with the table and a tab with the diagram."""
+        if self._widget is None:
+            import ipywidgets as w
+
+            tabs = w.Tab(children=[w.HTML(_CSS + self.table_html()), w.HTML(self.svg(full_size=True))])
+            tabs.titles = ("Layers", "Diagram")
+            tabs.selected_index = 1 if self.plot else 0
+            self._widget = w.VBox([w.HTML(self.title_html()), tabs], layout=w.Layout(width="100%"))
+            self._widget.add_class("kmagic-card")
+        return self._widget
+
+    def _use_widget(self) -> bool:
+        if self.widget_mode is not None:
+            return self.widget_mode
+        return widgets_reachable()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle: dict[str, Any] = {}
+        if self._use_widget():
+            bundle.update(self.widget()._repr_mimebundle_())
+        bundle["text/html"] = self.to_html()
+        bundle["text/plain"] = self.to_text()
+        return bundle
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+
+def widgets_reachable() -> bool:
+    """Whether a widget front end may be attached: running in a kernel, ipywidgets installed."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        return False
+    shell = get_ipython()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return False
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return True
