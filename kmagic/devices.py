@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import inspect
 import json
 import os
 import warnings
@@ -607,9 +608,23 @@ def _translating_class(base: type, renames: dict[str, str | None]) -> type:
                     kwargs[old] = value
         base.__init__(self, *args, **kwargs)  # type: ignore[misc]
 
+    __init__.__signature__ = _keras3_signature(base, renames)  # type: ignore[attr-defined]
     # Same name and module as the Keras 2 class, so saved configs name the real class.
     return type(base.__name__, (base,), {"__init__": __init__, "__module__": base.__module__,
                                          "__doc__": base.__doc__})
+
+
+def _keras3_signature(base: type, renames: dict[str, str | None]) -> inspect.Signature:
+    """``base.__init__``'s signature under its Keras 3 keyword names (what the compiler checks against)."""
+    signature = inspect.signature(base.__init__)
+    old_to_new = {old: new for new, old in renames.items() if old is not None}
+    params = [p.replace(name=old_to_new.get(p.name, p.name)) for p in signature.parameters.values()]
+    variadic = [p for p in params if p.kind == p.VAR_KEYWORD]
+    params = [p for p in params if p.kind != p.VAR_KEYWORD]
+    present = {p.name for p in params}
+    params += [inspect.Parameter(new, inspect.Parameter.KEYWORD_ONLY, default=None)
+               for new, old in renames.items() if old is None and new not in present]
+    return signature.replace(parameters=params + variadic)
 
 
 class Keras2Namespace:
