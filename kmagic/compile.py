@@ -194,8 +194,8 @@ class _Builder:
         if dtype is not None and "dtype" not in kwargs and op.wrapped is None:
             kwargs["dtype"] = Resolved(dtype, repr(dtype))
         layer = cls(**{k: v.value for k, v in kwargs.items()})
-        code = f"{class_code}({', '.join(f'{k}={v.code}' for k, v in kwargs.items())})"
-        return layer, code
+        written = spec.positional if spec is not None else _own_parameters(cls)[: len(op.args)]
+        return layer, f"{class_code}({_call_arguments(cls, kwargs, written)})"
 
     def _layer_class(self, op: Op, resolver: Resolver, inputs: list[Any]) -> tuple[Any, str]:
         if op.custom is not None:
@@ -238,8 +238,7 @@ class _Builder:
         """Positional values of a class without a table row fill its constructor's parameters in order."""
         if not op.args:
             return {}
-        params = [p.name for p in inspect.signature(cls.__init__).parameters.values()
-                  if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        params = _own_parameters(cls)
         if len(op.args) > len(params):
             extra = op.args[len(params)]
             raise KmagicValueError(f"expected at most {len(params)} positional value(s) for {cls.__name__} "
@@ -254,9 +253,8 @@ class _Builder:
         return result
 
     def _check_keywords(self, cls: type, kwargs: dict[str, Resolved], op: Op) -> None:
-        signature = inspect.signature(cls.__init__)
-        params = {p.name for p in signature.parameters.values() if p.kind != p.VAR_KEYWORD} - {"self"}
-        takes_any = any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values())
+        params = set(constructor_defaults(cls)) | set(_own_parameters(cls))
+        takes_any = any(p.kind == p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())
         allowed = params | (_BASE_LAYER_KEYWORDS if takes_any else set())
         for key in kwargs:
             if key not in allowed and key != "layer":
@@ -341,7 +339,8 @@ class _Builder:
             raise KmagicBuildError("'compile' could not be applied: expected settings that fit this model's "
                                    f"outputs ({', '.join(model.output_names)})", span.line, span.column,
                                    source=stmt.source, width=span.width, detail=_short_keras_text(exc)) from None
-        self.recording.compile_code = ", ".join(f"{k}={v.code}" for k, v in settings.items())
+        self.recording.compile_code = ", ".join(f"{k}={v.code}" for k, v in settings.items()
+                                                if not (k == "jit_compile" and v.value is False))
 
     def _compile_setting(self, kwarg: ast.KeyArg, resolver: Resolver) -> Resolved:
         key = kwarg.key
@@ -374,6 +373,44 @@ class _Builder:
                 values[kwarg.key] = resolver.value(kwarg.value, kwarg.key)
         self.recording.fit_code = {k: v.code for k, v in values.items()}
         return {k: v.value for k, v in values.items()}
+
+
+def _call_arguments(cls: type, kwargs: dict[str, Resolved], written: tuple[str, ...] | list[str]) -> str:
+    """Arguments as a reader writes them: the DSL's positional parameters positionally, the rest by keyword."""
+    leading: list[str] = []
+    for name in _own_parameters(cls):
+        if name not in kwargs or name not in written:
+            break
+        leading.append(name)
+    parts = [kwargs[name].code for name in leading]
+    parts += [f"{k}={v.code}" for k, v in kwargs.items() if k not in leading]
+    return ", ".join(parts)
+
+
+def _own_parameters(cls: type) -> list[str]:
+    return [p.name for p in inspect.signature(cls.__init__).parameters.values()
+            if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def constructor_defaults(cls: type) -> dict[str, Any]:
+    """Every keyword a layer class takes, through its base classes, with its default.
+
+    Keras layers pass ``**kwargs`` up to their bases (``LSTM`` -> ``RNN``), so
+    the class's own signature alone misses keywords it accepts.
+    """
+    defaults: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        try:
+            params = inspect.signature(init).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        for p in params:
+            if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                defaults[p.name] = p.default
+    return defaults
 
 
 def _short_keras_text(exc: BaseException) -> str:

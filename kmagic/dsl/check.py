@@ -479,11 +479,13 @@ class _Checker:
                 raise self._error(KmagicValueError, f"expected at most {len(order)} positional value(s) for "
                                   f"'{stmt.word}' ({names})", positional[len(order)].span, stmt,
                                   received=str(len(positional)))
+            named: dict[str, ast.Value] = {}
             for name, value in zip(order, positional, strict=False):
                 if name in kwargs:
                     raise self._error(KmagicValueError, f"'{name}' once", kwargs[name].span, stmt,
                                       received="it twice (positionally and as a keyword)")
-                kwargs[name] = value
+                named[name] = value
+            kwargs = {**named, **kwargs}
             positional = []
         return tuple(positional), kwargs
 
