@@ -178,13 +178,15 @@ def _entry_offsets(edges: list[list[str]], slots: dict[str, _Slot]) -> list[floa
     return offsets
 
 
-def render_svg(nodes: list[DiagramNode], *, max_width: float | None = None, title: str = "model") -> str:
-    """The diagram as an SVG document string, shrunk to ``max_width`` pixels when given."""
+def render_svg(nodes: list[DiagramNode], *, scale: float = 1.0, max_width: float | None = None,
+               title: str = "model") -> str:
+    """The diagram as an SVG document string, drawn at ``scale`` and at most ``max_width`` pixels wide."""
     rows, edges = _layout(nodes)
     slots = {slot.key: slot for row in rows for slot in row}
     width = max((s.x + s.width / 2 for s in slots.values()), default=BOX_WIDTH) + MARGIN
     height = _y(len(rows)) - ROW_GAP + MARGIN
-    scale = 1.0 if max_width is None else min(1.0, max_width / width)
+    if max_width is not None:
+        scale = min(scale, max_width / width)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="kmagic-diagram" role="img" '
         f'aria-label="{escape(title)} architecture" width="{width * scale:.0f}" height="{height * scale:.0f}" '

@@ -281,7 +281,9 @@ def to_shape(value: Any, option: str = "--input") -> tuple[int | None, ...] | No
     if isinstance(value, (tuple, list)):
         return tuple(None if v is None else int(v) for v in value)
     text = str(value).strip().strip("()[]")
-    parts = [p.strip() for p in re.split(r"[x,]", text) if p.strip()] if text else []
+    parts = [p.strip() for p in re.split(r"[x,]", text)] if text else []
+    if parts and parts[-1] == "" and "," in text:
+        parts.pop()  # "(16,)"
     dims: list[int | None] = []
     for part in parts:
         if part in ("?", "None", "none"):

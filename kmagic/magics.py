@@ -29,6 +29,8 @@ CELL_MAGICS = ("kmodel", "kblock")
 
 #: Blocks defined per shell; kept across %reload_ext (this module is not reloaded).
 _BLOCK_LIBRARIES: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+#: How %%kmodel built each model (for %kexport), kept as long as the model lives.
+_RECORDINGS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def _display(obj: Any) -> None:
@@ -106,7 +108,8 @@ class KMagic(Magics):
             "seed": magic_args.to_int(args.seed, "--seed", minimum=0),
         }
         program = parse(cell, input_shape=options.pop("input_shape"), blocks=self.blocks)  # no Keras yet
-        model, _ = build_program(program, name=name, namespace=self.shell.user_ns, **options)
+        model, recording = build_program(program, name=name, namespace=self.shell.user_ns, **options)
+        _RECORDINGS[model] = recording
         self.blocks.update(program.blocks)
         self.shell.user_ns[name] = model
         if not args.quiet:
@@ -277,11 +280,9 @@ class KMagic(Magics):
     @line_magic
     def kexport(self, line: str) -> None:
         """Print (or write) readable Keras Python code that builds the same model."""
-        from kmagic.export import export_python
-
         args = self._parse(self.kexport, line)
         model = self._model(args.name, args)
-        source = export_python(model)
+        source = python_source(model)
         if args.target is None:
             print(source)
             return
@@ -311,6 +312,16 @@ class KMagic(Magics):
             _display(report)
         setup = devices.resolve(self.strategy, self.precision, self.jit).describe()
         print("%%kmodel would use: " + ", ".join(f"{k} {v}" for k, v in setup.items()))
+
+
+def python_source(model: Any) -> str:
+    """Runnable Keras code for a model: from its %%kmodel build, else through ``from_keras``."""
+    from kmagic.codegen import from_keras, render_python, to_python
+
+    recording = _RECORDINGS.get(model)
+    if recording is not None:
+        return render_python(recording)
+    return to_python(from_keras(model), name=model.name)
 
 
 def list_models(namespace: dict[str, Any], blocks: dict[str, Any]) -> str:

@@ -14,7 +14,10 @@ from typing import Any
 from kmagic.diagram import DiagramNode, kind_of, render_svg
 from kmagic.model_stats import LayerStats, ModelStats, human_bytes, human_count, model_stats
 
-CARD_DIAGRAM_WIDTH = 260
+#: The diagram beside the table: a thumbnail at most this wide; ``--plot`` draws it at PLOT_SCALE.
+CARD_DIAGRAM_WIDTH = 240
+CARD_SCALE = 0.75
+PLOT_SCALE = 1.5
 _CSS = (
     "<style>.kmagic-card{font-family:sans-serif;font-size:12px}"
     ".kmagic-card table{border-collapse:collapse;font-size:inherit}"
@@ -69,7 +72,9 @@ class ModelCard:
     def svg(self, full_size: bool | None = None) -> str:
         """The architecture diagram (SVG text); small in the card, full size with ``plot``."""
         large = self.plot if full_size is None else full_size
-        return render_svg(diagram_nodes(self.stats), max_width=None if large else CARD_DIAGRAM_WIDTH,
+        if large:
+            return render_svg(diagram_nodes(self.stats), scale=PLOT_SCALE, title=self.stats.name)
+        return render_svg(diagram_nodes(self.stats), scale=CARD_SCALE, max_width=CARD_DIAGRAM_WIDTH,
                           title=self.stats.name)
 
     def table_html(self) -> str:

@@ -1,0 +1,93 @@
+"""Shared test fixtures: a real IPython shell that re-raises, and notebooks run in a real kernel.
+
+- ``shell``: the process's ``InteractiveShell`` with ``%load_ext kmagic`` done,
+  whose ``run_cell`` re-raises the cell's exception (jupysql's ``TestingShell``
+  pattern), so a failing magic fails the test with the real exception. Names a
+  test adds to the namespace are removed afterwards; the extension is
+  unloaded.
+- ``nb_run``: ``nb_run(cells, **options)`` executes a list of code cells with
+  nbclient in a fresh ``python3`` kernel (this venv's Python, the repository on
+  ``PYTHONPATH``) and returns the executed notebook (errors are kept in the
+  outputs unless ``allow_errors=False``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _reraising_run_cell(shell: Any, original: Callable[..., Any]) -> Callable[..., Any]:
+    def run_cell(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        error = result.error_before_exec or result.error_in_exec
+        if error is not None:
+            raise error
+        return result
+
+    return run_cell
+
+
+@pytest.fixture(scope="session")
+def _ipython() -> Any:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    if not getattr(ip, "_kmagic_reraises", False):
+        ip.run_cell = _reraising_run_cell(ip, ip.run_cell)
+        ip._kmagic_reraises = True
+    return ip
+
+
+@pytest.fixture
+def shell(_ipython: Any) -> Iterator[Any]:
+    """A real InteractiveShell with kmagic loaded; ``run_cell`` re-raises errors."""
+    ip = _ipython
+    if "kmagic" in ip.extension_manager.loaded:
+        ip.run_line_magic("unload_ext", "kmagic")
+    before = set(ip.user_ns)
+    ip.run_line_magic("load_ext", "kmagic")
+    yield ip
+    if "kmagic" in ip.extension_manager.loaded:
+        ip.run_line_magic("unload_ext", "kmagic")
+    for name in set(ip.user_ns) - before:
+        del ip.user_ns[name]
+    from kmagic import magics
+
+    magics._BLOCK_LIBRARIES.pop(ip, None)
+
+
+def run_notebook(cells: list[str], *, timeout: int = 180, allow_errors: bool = True, cwd: str | os.PathLike[str] | None = None,
+                 env: dict[str, str] | None = None, kernel_name: str = "python3") -> Any:
+    """Execute code cells in a real kernel with nbclient; return the executed notebook."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    kernel_env = dict(os.environ)
+    kernel_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), kernel_env.get("PYTHONPATH")]))
+    kernel_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    kernel_env.update(env or {})
+    client = NotebookClient(notebook, timeout=timeout, kernel_name=kernel_name, allow_errors=allow_errors,
+                            resources={"metadata": {"path": str(cwd or REPO)}})
+    client.execute(env=kernel_env)
+    return notebook
+
+
+@pytest.fixture
+def nb_run() -> Callable[..., Any]:
+    """``nb_run(cells, timeout=180, allow_errors=True, cwd=None, env=None)`` -> executed notebook."""
+    return run_notebook
+
+
+def outputs_of(cell: Any, output_type: str | None = None) -> list[Any]:
+    """A notebook cell's outputs, optionally only one type (``error``, ``stream``, ``display_data``)."""
+    return [o for o in cell.get("outputs", []) if output_type is None or o["output_type"] == output_type]
