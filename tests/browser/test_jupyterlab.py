@@ -1,0 +1,216 @@
+"""kmagic's whole front end in a real JupyterLab 4 in headless Chromium.
+
+One notebook, driven through the DOM in order: highlighting, the model card,
+the live dashboard, its Stop button, the activation explorer, and no
+JavaScript errors on the page. Screenshots: artifacts/browser/lab-*.png.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import JupyterApp, open_page
+from tests.browser.lab_helpers import (
+    cell,
+    error_outputs,
+    kinds,
+    output_text,
+    prompt,
+    run_and_wait,
+    run_cell,
+    shot,
+    style_of,
+    tokens,
+    wait_for_notebook,
+    wait_until_run,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+EPOCHS = 400
+SETUP = """%load_ext kmagic
+import numpy as np
+rng = np.random.default_rng(0)
+X = rng.normal(size=(4000, 64)).astype("float32")
+y = (X[:, :8].sum(axis=1) > 0).astype("int32")
+units = 64"""
+BODY = """# a small classifier for 64 features
+input 64 as features
+dense {units} relu as hidden
+dropout 0.1
+dense 64 relu nobias
+add @hidden @features
+reshape 8x8
+flatten
+dense 2 softmax
+compile adam scce metrics=[accuracy]"""
+KMODEL = f"%%kmodel net --seed 1\n{BODY}"
+PYTHON_TWIN = f"# the same text in a Python cell\n{BODY}"
+FIT = f"w_before = [w.copy() for w in net.get_weights()]\n%kfit net X y --epochs {EPOCHS} --batch-size 16"
+CHECK = """import numpy as np
+changed = any(not np.allclose(a, b) for a, b in zip(w_before, net.get_weights()))
+print(f"EPOCHS_RUN={len(net_history.epoch)} WEIGHTS_CHANGED={changed}")
+print(f"PREDICT_SHAPE={net.predict(X[:3], verbose=0).shape}")"""
+ACTIVATIONS = "%kactivations net {X[:4]}"
+CELLS = [SETUP, KMODEL, PYTHON_TWIN, FIT, CHECK, ACTIVATIONS]
+SETUP_CELL, KMODEL_CELL, TWIN_CELL, FIT_CELL, CHECK_CELL, ACT_CELL = range(len(CELLS))
+
+# Every token kind of the language, with words of the cell above that must carry it.
+EXPECTED_KINDS = {
+    "magic": {"%%kmodel"},
+    "option": {"--seed"},
+    "comment": {"#"},
+    "keyword": {"input", "as", "compile"},
+    "layer": {"dense", "dropout", "add", "reshape", "flatten"},
+    "activation": {"relu", "softmax", "nobias"},
+    "number": {"64", "0.1", "8x8", "2"},
+    "reference": {"@hidden", "@features"},
+    "interpolation": {"{units}"},
+    "name": {"net", "features", "hidden"},
+    "training": {"adam", "scce", "accuracy"},
+    "argument": {"metrics"},
+}
+# Words whose look must differ between the kmodel cell and its Python twin.
+RESTYLED = ["dense", "relu", "nobias", "reshape", "flatten", "@hidden", "{units}", "8x8", "adam", "scce"]
+
+
+@pytest.fixture(scope="module")
+def page(lab: JupyterApp, browser: Any) -> Any:
+    lab.write_notebook("kmagic_browser.ipynb", [("code", source) for source in CELLS])
+    page = open_page(browser)
+    page.goto(lab.notebook_url("kmagic_browser.ipynb"))
+    wait_for_notebook(page, len(CELLS))
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+    yield page
+    page.context.close()
+
+
+def _kind_words(index: int, page: Any) -> dict[str, set[str]]:
+    found = kinds(tokens(page, index))
+    # comments are one token: keep their first character for the comparison
+    if "comment" in found:
+        found["comment"] = {text[:1] for text in found["comment"]}
+    return found
+
+
+def test_1_kmodel_cell_is_highlighted_as_kmodel(page: Any, artifacts: Path) -> None:
+    kmodel_tokens, python_tokens = tokens(page, KMODEL_CELL), tokens(page, TWIN_CELL)
+    found = _kind_words(KMODEL_CELL, page)
+    for kind, words in EXPECTED_KINDS.items():
+        assert words <= found.get(kind, set()), f"{kind}: expected {words}, found {found.get(kind)}"
+    assert not kinds(python_tokens), "the Python cell must not use the kmodel language"
+
+    different = []
+    for word in RESTYLED:
+        in_kmodel, in_python = style_of(kmodel_tokens, word), style_of(python_tokens, word)
+        assert in_kmodel is not None and in_python is not None, f"{word!r} not found in both cells"
+        if in_kmodel != in_python:
+            different.append(word)
+    assert different == RESTYLED, f"styled like Python: {sorted(set(RESTYLED) - set(different))}"
+    # the kinds are told apart by colour, not only by class
+    colours = {kind: style_of(kmodel_tokens, sorted(words)[0]) for kind, words in EXPECTED_KINDS.items()
+               if kind in ("keyword", "layer", "activation", "number", "reference", "interpolation", "comment")}
+    assert len(set(colours.values())) == len(colours), colours
+    shot(page, artifacts, "lab-1-highlight")
+
+
+def test_1b_cell_switches_language_while_typing(page: Any, artifacts: Path) -> None:
+    twin = cell(page, TWIN_CELL)
+    twin.locator(".cm-content").click()
+    page.keyboard.press("Control+Home")
+    page.keyboard.type("%%kmodel twin\n")
+    twin.locator(".cm-kmodel-layer").first.wait_for(timeout=10_000)
+    assert "dense" in kinds(tokens(page, TWIN_CELL))["layer"]
+    shot(page, artifacts, "lab-1b-switched", twin)
+    # take the magic line away again: back to Python
+    page.keyboard.press("Control+Home")
+    page.keyboard.press("Shift+ArrowDown")
+    page.keyboard.press("Backspace")
+    page.wait_for_function(
+        "(el) => !el.querySelector('.cm-kmodel-layer')", arg=twin.element_handle(), timeout=10_000)
+    assert not kinds(tokens(page, TWIN_CELL))
+    page.keyboard.press("Escape")
+
+
+def test_2_running_kmodel_shows_the_model_card(page: Any, artifacts: Path) -> None:
+    run_and_wait(page, SETUP_CELL, timeout=120)
+    assert not error_outputs(page, SETUP_CELL), error_outputs(page, SETUP_CELL)
+    run_and_wait(page, KMODEL_CELL, timeout=180)
+    assert not error_outputs(page, KMODEL_CELL), error_outputs(page, KMODEL_CELL)
+    card = cell(page, KMODEL_CELL).locator(".kmagic-card").first
+    card.wait_for(timeout=30_000)
+    text = card.inner_text()
+    for expected in ("dense", "Dense", "Reshape", "(None, 8, 8)"):
+        assert expected in text, f"{expected!r} missing from the model card"
+    shot(page, artifacts, "lab-2-model-card", cell(page, KMODEL_CELL))
+
+
+def _stats(page: Any) -> str:
+    return cell(page, FIT_CELL).locator(".kmagic-dash .kmagic-stats").inner_text()
+
+
+def _epoch_step(stats: str) -> tuple[int, int]:
+    epoch = re.search(r"epoch (\d+)/", stats)
+    step = re.search(r"step (\d+)/", stats)
+    return int(epoch.group(1)) if epoch else 0, int(step.group(1)) if step else 0
+
+
+def test_3_kfit_shows_a_live_dashboard(page: Any, artifacts: Path) -> None:
+    run_cell(page, FIT_CELL)
+    dash = cell(page, FIT_CELL).locator(".kmagic-dash").first
+    dash.wait_for(timeout=60_000)
+    seen: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(set(seen)) < 3:
+        assert "*" in prompt(page, FIT_CELL), "training ended before the dashboard was seen updating"
+        text = _stats(page)
+        if text and (not seen or text != seen[-1]):
+            seen.append(text)
+        time.sleep(0.3)
+    assert len(set(seen)) >= 3, f"the dashboard did not update while training: {seen}"
+    progress = [_epoch_step(text) for text in seen]
+    assert progress == sorted(progress) and progress[-1] > progress[0], progress
+    assert dash.locator("canvas").count() >= 1
+    shot(page, artifacts, "lab-3-dashboard-running", cell(page, FIT_CELL))
+
+
+def test_4_stop_ends_training_early_and_keeps_weights(page: Any, artifacts: Path) -> None:
+    dash = cell(page, FIT_CELL).locator(".kmagic-dash").first
+    assert "*" in prompt(page, FIT_CELL), "training is no longer running: nothing to stop"
+    started = time.monotonic()
+    dash.locator(".kmagic-stop").click()
+    wait_until_run(page, FIT_CELL, timeout=60)
+    assert time.monotonic() - started < 30, "Stop took too long to end training"
+    page.wait_for_function("(el) => el.classList.contains('kmagic-done')", arg=dash.element_handle(),
+                           timeout=20_000)
+    assert "stop" in dash.locator(".kmagic-state").inner_text().lower()
+    assert not error_outputs(page, FIT_CELL), error_outputs(page, FIT_CELL)
+    shot(page, artifacts, "lab-4-stopped", cell(page, FIT_CELL))
+
+    run_and_wait(page, CHECK_CELL, timeout=60)
+    text = output_text(page, CHECK_CELL)
+    match = re.search(r"EPOCHS_RUN=(\d+) WEIGHTS_CHANGED=(\w+)", text)
+    assert match, text
+    assert 1 <= int(match.group(1)) < EPOCHS, f"training was not stopped early: {text}"
+    assert match.group(2) == "True", f"the model lost its trained weights: {text}"
+    assert "PREDICT_SHAPE=(3, 2)" in text, text
+
+
+def test_5_kactivations_renders(page: Any, artifacts: Path) -> None:
+    run_and_wait(page, ACT_CELL, timeout=120)
+    assert not error_outputs(page, ACT_CELL), error_outputs(page, ACT_CELL)
+    view = cell(page, ACT_CELL).locator(".kmagic-activations").first
+    view.wait_for(timeout=30_000)
+    assert view.locator("canvas, img, svg").count() >= 1, "the activation explorer shows no picture"
+    assert "dense" in view.inner_text().lower(), "the activation explorer names no layer"
+    shot(page, artifacts, "lab-5-activations", cell(page, ACT_CELL))
+
+
+def test_6_no_javascript_errors(page: Any, artifacts: Path) -> None:
+    shot(page, artifacts, "lab-6-final")
+    assert page.js_errors == [], "\n".join(page.js_errors)
