@@ -68,13 +68,17 @@ class TrainingHistory:
     ended_at: float | None = None
     current_epoch: int = 0
     current_step: int = 0
+    _epochs_param: int = field(default=0, repr=False)
+    _offset: int | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     # -- writing (called from the Keras hooks) ---------------------------------
 
     def start(self, epochs: int, steps: int | None, batch_size: int | None = None) -> None:
         """A fit begins (a second fit on the same record continues its series)."""
-        self.epochs_planned = len(self.epoch_x) + int(epochs or 0)
+        self._epochs_param = int(epochs or 0)
+        self.epochs_planned = len(self.epoch_x) + self._epochs_param
+        self._offset = None
         self.steps_per_epoch = steps
         self.batch_size = batch_size
         self.started_at = time.monotonic()
@@ -83,14 +87,23 @@ class TrainingHistory:
         self.stopped_early = False
         self.stop_reason = None
 
-    def begin_epoch(self, epoch: int, learning_rate: float | None) -> None:
-        """Epoch ``epoch`` (0-based, as Keras counts) starts with this learning rate."""
+    def begin_epoch(self, epoch: int, learning_rate: float | None) -> int:
+        """Epoch ``epoch`` (0-based, as Keras counts) starts with this learning rate.
+
+        Returns the epoch's index in this record: a second ``fit`` (Keras counts
+        from 0 again, unless ``initial_epoch`` says otherwise) continues the series.
+        """
+        if self._offset is None:
+            self._offset = max(0, len(self.epoch_x) - epoch)
+            self.epochs_planned = self._epochs_param + self._offset
+        epoch += self._offset
         self.current_epoch = epoch
         self.current_step = 0
         if learning_rate is not None and math.isfinite(learning_rate):
             with self._lock:
                 if not self.lr or not math.isclose(self.lr[-1][1], learning_rate, rel_tol=1e-6):
                     self.lr.append((epoch + 1, float(learning_rate)))
+        return epoch
 
     def add_batch(self, epoch: int, step: int, logs: dict[str, Any] | None) -> None:
         """Record the logs Keras gave after ``step`` (0-based) of ``epoch``."""

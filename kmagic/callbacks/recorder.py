@@ -1,14 +1,17 @@
 """A Keras callback that records a fit into a :class:`TrainingHistory`, cheaply.
 
-Cost model (Keras 3, ``keras/src/callbacks/callback_list.py``): a callback that
-overrides a batch-end hook normally makes Keras call every batch-end hook
-synchronously and convert the logs to floats on the main thread each batch (a
-device sync). This callback declares ``async_safe = True``: its batch-end hook
-only appends floats under a lock, so Keras keeps dispatching batch ends to its
-worker thread exactly as it does for a bare ``fit``. Everything that must run
-on the main thread (drawing, processing front-end events such as the Stop
-button) happens in the batch-*begin* hook, and only when ``refresh_interval``
-seconds of wall time have passed.
+Cost model (Keras 3, ``keras/src/callbacks/callback_list.py``): on backends
+that Keras marks thread safe (JAX, torch), a callback that overrides a
+batch-end hook makes Keras call batch-end hooks synchronously, converting the
+logs to floats on the main thread each batch (a device sync). This callback
+declares ``async_safe = True``: its batch-end hook only appends floats under a
+lock, so Keras keeps dispatching batch ends to its worker thread exactly as it
+does for a bare ``fit``. (On TensorFlow, Keras 3 dispatches batch ends
+synchronously and converts the logs every batch even for a bare ``fit``, so
+there is nothing extra to avoid.) Everything that must run on the main thread
+(drawing, processing front-end events such as the Stop button) happens in the
+batch-*begin* hook, and only when ``refresh_interval`` seconds of wall time
+have passed.
 """
 
 from __future__ import annotations
@@ -74,8 +77,7 @@ class TrainingRecorder(_Callback):
         self.on_started()
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._epoch = epoch
-        self.history.begin_epoch(epoch, self._learning_rate())
+        self._epoch = self.history.begin_epoch(epoch, self._learning_rate())
         self._maybe_refresh()
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
@@ -93,6 +95,7 @@ class TrainingRecorder(_Callback):
             self._refresh()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        epoch = self._epoch
         self.history.add_epoch(epoch, logs)
         if self.stop_on_nan and self.history.nan_detected and self._stop_reason is None:
             self.stop("the loss became NaN or infinite")

@@ -1,0 +1,284 @@
+"""The training dashboard after real (tiny) fits, without a browser: history, widget messages, text."""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from kmagic._keras import keras
+from kmagic.widgets.dashboard import Dashboard, detect_frontend
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _classifier(seed: int = 0) -> Any:
+    k = keras()
+    k.utils.set_random_seed(seed)
+    model = k.Sequential([k.Input((6,)), k.layers.Dense(8, activation="relu"), k.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _data(n: int = 96, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 6)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64") + (x[:, 1] > 1).astype("int64")
+    return x, y
+
+
+class RecordingComm:
+    """Stands in for the kernel's comm: keeps every message the widget sends."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.comm_id = "test-comm"
+        self.kernel = object()  # ipywidgets sends only when a kernel is attached
+        self.sent: list[dict[str, Any]] = []
+
+    def send(self, data: Any = None, metadata: Any = None, buffers: Any = None) -> None:
+        self.sent.append(data)
+
+    def on_msg(self, callback: Any) -> None:
+        self.callback = callback
+
+    def on_close(self, callback: Any) -> None:
+        pass
+
+    def close(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def custom(self) -> list[dict[str, Any]]:
+        return [m["content"] for m in self.sent if m.get("method") == "custom"]
+
+
+@pytest.fixture
+def comms(monkeypatch: pytest.MonkeyPatch) -> list[RecordingComm]:
+    import ipywidgets.widgets.widget as widget_module
+
+    made: list[RecordingComm] = []
+
+    def create_comm(**kwargs: Any) -> RecordingComm:
+        made.append(RecordingComm(**kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(widget_module.comm, "create_comm", create_comm)
+    return made
+
+
+def _click(dashboard: Dashboard, content: dict[str, Any]) -> None:
+    """What the front end's ``model.send(content)`` arrives as, handled by the widget."""
+    dashboard.widget._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
+
+
+def test_history_after_fit_matches_keras() -> None:
+    model, (x, y) = _classifier(), _data()
+    dash = Dashboard(frontend="text", final_image=False, batch_size=16)
+    fit = model.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0, callbacks=[dash])
+    h = dash.history
+    steps = math.ceil(72 / 16)
+    assert h.steps_per_epoch == steps and len(h.batch_x) == 3 * steps
+    assert h.batch_x[0] == pytest.approx(1 / steps) and h.batch_x[-1] == pytest.approx(3.0)
+    assert set(h.batch) == {"loss", "accuracy"}
+    assert h.epoch_x == [1, 2, 3]
+    for name, values in fit.history.items():
+        assert h.epoch[name] == pytest.approx(values)
+    # The last batch of an epoch reports the epoch's running mean, which is the epoch value.
+    assert h.batch["loss"][steps - 1] == pytest.approx(h.epoch["loss"][0], rel=1e-5)
+    assert h.monitor == "val_loss"
+    assert h.best_epoch == 1 + int(np.argmin(fit.history["val_loss"]))
+    assert h.best_value == pytest.approx(min(fit.history["val_loss"]))
+    assert not h.nan_detected and not h.stopped_early and h.finished
+    assert h.metric_names() == ["loss", "accuracy"]
+    status = h.status()
+    assert status["samples_per_s"] > 0 and status["progress"] == 1.0 and status["eta"] is None
+
+
+def test_best_epoch_maximises_accuracy_when_monitored() -> None:
+    model, (x, y) = _classifier(), _data()
+    dash = Dashboard(frontend="text", final_image=False, monitor="val_accuracy")
+    fit = model.fit(x, y, epochs=3, validation_split=0.25, verbose=0, callbacks=[dash])
+    assert dash.history.best_epoch == 1 + int(np.argmax(fit.history["val_accuracy"]))
+
+
+def test_nan_is_flagged_and_can_stop_training() -> None:
+    k = keras()
+    model = k.Sequential([k.Input((6,)), k.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, _ = _data(64)
+    y = np.full((64,), np.nan, dtype="float32")
+    dash = Dashboard(frontend="text", final_image=False, stop_on_nan=True)
+    model.fit(x, y, epochs=5, batch_size=16, verbose=0, callbacks=[dash])
+    h = dash.history
+    assert h.nan_detected and h.nan_at == (1, 1)
+    assert h.stopped_early and "NaN" in h.stop_reason
+    assert len(h.epoch_x) == 1  # stopped in the first epoch
+    assert len(h.batch_x) <= 2
+
+
+def test_widget_receives_only_new_points(comms: list[RecordingComm]) -> None:
+    model, (x, y) = _classifier(), _data()
+    dash = Dashboard(refresh_interval=0, frontend="widget", final_image=False)
+    model.fit(x, y, epochs=2, batch_size=8, validation_split=0.25, verbose=0, callbacks=[dash])
+    messages = dash.widget.comm.custom()
+    updates = [m for m in messages if m["type"] == "update"]
+    assert len(updates) >= 10  # refresh_interval=0: about one per batch
+    # Offsets are contiguous and every point travels exactly once.
+    expected_start = 0
+    xs: list[float] = []
+    losses: list[float] = []
+    for message in updates:
+        part = message["points"]["batch"]
+        assert part["start"] == expected_start
+        expected_start += len(part["x"])
+        xs += part["x"]
+        losses += part["y"].get("loss", [])
+    h = dash.history
+    assert xs == pytest.approx(h.batch_x) and losses == pytest.approx(h.batch["loss"])
+    epoch_points = sum(len(m["points"]["epoch"]["x"]) for m in updates)
+    assert epoch_points == 2
+    assert dash.messages_sent == len(messages) and dash.bytes_sent > 0
+    # The synced widget state says training finished; a new view asks for everything.
+    assert dash.widget.status["finished"] is True and dash.widget.metrics == ["loss", "accuracy"]
+    _click(dash, {"type": "sync"})
+    reset = dash.widget.comm.custom()[-1]
+    assert reset["type"] == "reset" and reset["points"]["batch"]["start"] == 0
+    assert reset["points"]["batch"]["x"] == pytest.approx(h.batch_x)
+    assert reset["points"]["epoch"]["y"]["val_loss"] == pytest.approx(h.epoch["val_loss"])
+
+
+def test_refresh_is_throttled_by_wall_time(comms: list[RecordingComm]) -> None:
+    model, (x, y) = _classifier(), _data()
+    dash = Dashboard(refresh_interval=60, frontend="widget", final_image=False)
+    model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[dash])
+    updates = [m for m in dash.widget.comm.custom() if m["type"] == "update"]
+    # One refresh at the start, then only the epoch ends and the end of training.
+    assert len(updates) == 1 + 3 + 1
+    assert sum(len(m["points"]["batch"]["x"]) for m in updates) == len(dash.history.batch_x) == 36
+
+
+class ClickStopAt(keras().callbacks.Callback):
+    """Plays the front end: sends the Stop button's message during a chosen batch."""
+
+    def __init__(self, dashboard: Dashboard, batch: int) -> None:
+        super().__init__()
+        self.dashboard, self.batch = dashboard, batch
+
+    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+        if batch == self.batch:
+            _click(self.dashboard, {"type": "stop"})
+
+
+def test_stop_message_ends_training_keeping_weights_and_history(comms: list[RecordingComm]) -> None:
+    model, (x, y) = _classifier(), _data()
+    before = [w.copy() for w in model.get_weights()]
+    dash = Dashboard(refresh_interval=0, frontend="widget", final_image=False)
+    fit = model.fit(x, y, epochs=20, batch_size=8, verbose=0, callbacks=[dash, ClickStopAt(dash, 3)])
+    h = dash.history
+    assert h.stopped_early and h.stop_reason == "Stop button"
+    assert len(h.epoch_x) == 1 and len(h.batch_x) == 4  # batch 3 was running: it ends, nothing after
+    assert len(fit.history["loss"]) == 1
+    assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+    assert dash.widget.stop_requested is True
+    assert dash.widget.status["stop_reason"] == "Stop button"
+
+
+def test_text_mode_prints_epoch_lines_and_makes_a_final_image(capsys: pytest.CaptureFixture[str]) -> None:
+    model, (x, y) = _classifier(), _data()
+    dash = Dashboard(frontend="text", validation_data=(x[:40], y[:40]))
+    model.fit(x, y, epochs=2, validation_data=(x[:40], y[:40]), verbose=0, callbacks=[dash])
+    out = capsys.readouterr().out.splitlines()
+    epoch_lines = [line for line in out if line.startswith("epoch ")]
+    assert len(epoch_lines) == 2 and epoch_lines[0].startswith("epoch 1/2")
+    assert "loss" in epoch_lines[0] and "val_accuracy" in epoch_lines[0]
+    assert out[-1].startswith("done in")
+    assert dash.final_png.startswith(PNG)
+    matrix, labels = dash.confusion
+    assert matrix.sum() == 40 and labels == ["0", "1", "2"]
+
+
+def test_no_confusion_matrix_for_regression() -> None:
+    k = keras()
+    model = k.Sequential([k.Input((6,)), k.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    x, _ = _data()
+    dash = Dashboard(frontend="text", validation_data=(x, x[:, 0]))
+    model.fit(x, x[:, 0], epochs=1, verbose=0, callbacks=[dash])
+    assert dash.confusion is None and dash.final_png.startswith(PNG)
+
+
+def test_learning_rate_changes_are_recorded() -> None:
+    model, (x, y) = _classifier(), _data()
+    schedule = keras().callbacks.LearningRateScheduler(lambda epoch, lr: 0.01 if epoch < 2 else 0.001)
+    dash = Dashboard(frontend="text", final_image=False)
+    model.fit(x, y, epochs=3, verbose=0, callbacks=[schedule, dash])
+    assert [e for e, _ in dash.history.lr] == [1, 3]
+    assert dash.history.lr[-1][1] == pytest.approx(0.001)
+
+
+def test_a_second_fit_continues_the_series() -> None:
+    model, (x, y) = _classifier(), _data()
+    dash = Dashboard(frontend="text", final_image=False)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[dash])
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[dash])
+    assert dash.history.epoch_x == [1, 2] and dash.history.batch_x[-1] == pytest.approx(2.0)
+
+
+def test_keeps_keras_async_batch_dispatch() -> None:
+    from keras.src.callbacks.callback_list import CallbackList
+
+    model = _classifier()
+    bare = CallbackList([keras().callbacks.History()], model=model)
+    with_dashboard = CallbackList([Dashboard(show=False)], model=model)
+    # Overriding the batch-end hook does not change how Keras dispatches batch ends
+    # (TensorFlow: always synchronous; JAX/torch: stays asynchronous).
+    assert with_dashboard._async_train == bare._async_train
+
+
+def test_keyboard_interrupt_keeps_state() -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    model, (x, y) = _classifier(), _data()
+    dash = Dashboard(frontend="text", final_image=False)
+
+    class Interrupt(keras().callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            if batch == 2:
+                raise KeyboardInterrupt
+
+    shell.user_ns.update(model=model, x=x, y=y, dash=dash, Interrupt=Interrupt)
+    result = shell.run_cell("model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[dash, Interrupt()])")
+    assert isinstance(result.error_in_exec, KeyboardInterrupt)
+    h = dash.history
+    assert h.finished and h.stopped_early and h.stop_reason == "interrupted (kernel interrupt)"
+    assert len(h.batch_x) >= 2 and not dash.running
+
+
+def test_frontend_detection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KMAGIC_FRONTEND", "widget")
+    assert detect_frontend() == "widget"
+    monkeypatch.setenv("KMAGIC_FRONTEND", "text")
+    assert detect_frontend() == "text"
+    monkeypatch.delenv("KMAGIC_FRONTEND")
+    assert detect_frontend() == "text"  # no kernel here
+
+
+def test_bad_frontend_is_refused() -> None:
+    with pytest.raises(ValueError, match="frontend"):
+        Dashboard(frontend="browser")
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
+def test_widget_javascript_is_a_self_contained_module(tmp_path: Path) -> None:
+    source = (Path(__file__).parents[1] / "kmagic/widgets/static/dashboard.js").read_text()
+    assert re.search(r"^\s*import\b|\bimport\(", source, re.M) is None  # no imports, no CDN
+    assert "http://" not in source and "https://" not in source
+    module = tmp_path / "dashboard.mjs"
+    module.write_text(source)
+    subprocess.run(["node", "--check", str(module)], check=True)
