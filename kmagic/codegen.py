@@ -212,9 +212,8 @@ class _Writer:
             if entry["class_name"] == "InputLayer":
                 if several_inputs:
                     needed.add(entry["name"])
-            elif entry["inputs"] != [previous] or self._is_merge(entry) or entry["class_name"] == "MultiHeadAttention":
-                if not (entry["class_name"] == "MultiHeadAttention" and entry["inputs"] == [previous, previous]):
-                    needed.update(entry["inputs"])
+            elif self._refs(entry, previous):
+                needed.update(entry["inputs"])
             previous = entry["name"]
         outputs = [e for e in self.entries if e.get("is_output")]
         if len(outputs) > 1 or (outputs and outputs[-1] is not self.entries[-1]):

@@ -574,6 +574,18 @@ def resolve(strategy: str | None = None, precision: str | None = None, jit: str 
 # --------------------------------------------------------------------------- #
 
 
+#: The nearest Keras 2 layer for Keras 3 layers that tf_keras lacks (closer than spelling).
+_KERAS2_SUBSTITUTES = {
+    "RMSNormalization": "LayerNormalization",
+    "GroupQueryAttention": "MultiHeadAttention",
+    "AdaptiveAveragePooling1D": "GlobalAveragePooling1D",
+    "AdaptiveAveragePooling2D": "GlobalAveragePooling2D",
+    "AdaptiveMaxPooling1D": "GlobalMaxPooling1D",
+    "AdaptiveMaxPooling2D": "GlobalMaxPooling2D",
+    "ReversibleEmbedding": "Embedding",
+}
+
+
 class _Keras2Layers:
     """``tf_keras.layers`` with Keras 3 keywords translated (:data:`KERAS2_KEYWORDS`)."""
 
@@ -591,9 +603,11 @@ class _Keras2Layers:
         if hasattr(self._layers, name):
             return getattr(self._layers, name)
         known = [n for n in dir(self._layers) if n[:1].isupper()]
+        substitute = _KERAS2_SUBSTITUTES.get(name)
+        hint = f"Did you mean '{substitute}'?" if substitute else did_you_mean(name, known)
         raise KmagicDeviceError(
             f"layer '{name}' exists only in Keras 3, and --strategy multiworker builds with tf_keras (Keras 2)",
-            hint=did_you_mean(name, known) or "Use another layer, or train on one machine (--strategy auto).",
+            hint=hint or "Use another layer, or train on one machine (--strategy auto).",
         )
 
 

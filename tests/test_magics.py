@@ -5,14 +5,21 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from IPython.utils.capture import capture_output
 
 from kmagic import magics
-from kmagic.errors import KmagicError, KmagicInterpolationError, KmagicNameError, KmagicSyntaxError, KmagicUsageError
+from kmagic.errors import (
+    KmagicError,
+    KmagicInterpolationError,
+    KmagicNameError,
+    KmagicSyntaxError,
+    KmagicUsageError,
+)
 
-from .conftest import REPO
+REPO = Path(__file__).resolve().parents[1]
 
 MLP = "%%kmodel net --input 8\ndense 16 relu\ndense 3 softmax\n"
 

@@ -51,7 +51,7 @@ def main() -> None:
     reference = kmagic.build(TEXT, strategy="none", seed=0)
     reference.set_weights(start)
     reference.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0)
-    difference = max(float(np.abs(a - b).max()) for a, b in zip(model.get_weights(), reference.get_weights()))
+    difference = max(float(np.abs(a - b).max()) for a, b in zip(model.get_weights(), reference.get_weights(), strict=True))
 
     result.update(
         describe=info_of(model).device,
@@ -60,7 +60,7 @@ def main() -> None:
         devices=[d.name for d in tf.config.list_logical_devices("CPU")],
         loss=[float(v) for v in history.history["loss"]],
         max_difference_to_reference=difference,
-        moved=max(float(np.abs(a - b).max()) for a, b in zip(model.get_weights(), start)),
+        moved=max(float(np.abs(a - b).max()) for a, b in zip(model.get_weights(), start, strict=True)),
     )
     print("RESULT " + json.dumps(result))
 

@@ -32,6 +32,7 @@ def main(out_dir: str) -> None:
     model = kmagic.build(TEXT, strategy="multiworker", seed=0)
 
     import numpy as np
+
     from kmagic._keras import keras
 
     setup = info_of(model).setup
@@ -59,7 +60,7 @@ def main(out_dir: str) -> None:
         "leaky_alpha": float(model.layers[2].alpha),
         "loss": [float(v) for v in history.history["loss"]],
         "epochs_seen": epochs_seen,
-        "moved": max(float(np.abs(a - b).max()) for a, b in zip(weights, start)),
+        "moved": max(float(np.abs(a - b).max()) for a, b in zip(weights, start, strict=True)),
     }
     if setup.is_chief:
         import tf_keras
@@ -69,7 +70,7 @@ def main(out_dir: str) -> None:
         reference.compile(tf_keras.optimizers.SGD(0.2), "sparse_categorical_crossentropy")
         reference.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0)
         result["max_difference_to_reference"] = max(
-            float(np.abs(a - b).max()) for a, b in zip(weights, reference.get_weights()))
+            float(np.abs(a - b).max()) for a, b in zip(weights, reference.get_weights(), strict=True))
     print("RESULT " + json.dumps(result), flush=True)
 
 
