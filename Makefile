@@ -1,0 +1,50 @@
+# The README's commands. Each target sets up what it needs in .venv on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.kmagic-installed
+export PYTHONUNBUFFERED := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: lab demo test bench install browser-deps lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# Installs kmagic (editable, CPU TensorFlow, test tools); builds the JupyterLab extension with jlpm.
+$(STAMP): pyproject.toml labextension/package.json | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[cpu,test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's Chromium for the browser tests (Playwright cannot download browsers here).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing: run 'sudo apt-get install -y chromium' (browser tests will be skipped)"; fi; }
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+demo: $(STAMP)
+	mkdir -p reports
+	KMAGIC_TEST_MODE=1 $(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=600 \
+	  --output-dir reports --output quickstart notebooks/01_quickstart.ipynb
+	@echo "Report written to reports/quickstart.html"
+
+lint: $(STAMP)
+	$(BIN)/ruff check kmagic tests benchmarks
+
+test: $(STAMP) browser-deps lint
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider
+	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
+	  KMAGIC_TEST_MODE=1 $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax \
+	    --sanitize-with notebooks/sanitize.cfg notebooks/; fi
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf reports artifacts .pytest_cache
