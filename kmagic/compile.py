@@ -137,14 +137,17 @@ class _Builder:
         except Exception as exc:  # noqa: BLE001 - Keras's refusal, reported at the statement
             raise self._fail(op, None, exc) from None
 
-    def _fail(self, op: Op, expected: str | None, exc: Exception | None) -> KmagicBuildError:
+    def _fail(self, op: Op, expected: str | None, exc: Exception | None, creating: bool = False) -> KmagicBuildError:
         stmt = op.stmt
         shapes = ", ".join(str(tuple(self.tensors[i].shape)) for i in op.inputs if i in self.tensors)
         word = op.word or stmt.word
-        if expected is None:
-            expected = f"an input that '{word}' can take"
-        received = f"shape {shapes}" if shapes else "its arguments"
-        message = f"'{word}' could not be built: expected {expected}, received {received}"
+        if creating:
+            written = stmt.source[stmt.span.column - 1: stmt.span.column - 1 + stmt.span.width].strip()
+            message = f"'{word}' could not be created: expected arguments that Keras accepts, received '{written}'"
+        else:
+            expected = expected or f"an input that '{word}' can take"
+            received = f"shape {shapes}" if shapes else "its arguments"
+            message = f"'{word}' could not be built: expected {expected}, received {received}"
         span = stmt.head.span if stmt.head is not None else stmt.span
         detail = _short_keras_text(exc) if exc is not None else None
         return KmagicBuildError(message, span.line, span.column, source=stmt.source, width=span.width, detail=detail)
@@ -161,7 +164,12 @@ class _Builder:
 
     def _layer(self, op: Op, resolver: Resolver) -> None:
         inputs = [self.tensors[i] for i in op.inputs]
-        layer, code = self._make_layer(op, resolver, inputs)
+        try:
+            layer, code = self._make_layer(op, resolver, inputs)
+        except KmagicError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the constructor refused the arguments
+            raise self._fail(op, None, exc, creating=True) from None
         out = layer(inputs) if op.kind == "merge" else layer(*inputs)
         if isinstance(out, list | tuple):
             out = out[0]

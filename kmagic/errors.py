@@ -91,6 +91,8 @@ class KmagicDeviceError(KmagicError):
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """A "Did you mean 'x'?" hint for a near-miss word, or None."""
-    pool = {c.lower(): c for c in candidates}
+    pool: dict[str, str] = {}
+    for candidate in candidates:
+        pool.setdefault(candidate.lower(), candidate)
     close = difflib.get_close_matches(word.lower(), list(pool), n=1, cutoff=0.75)
     return f"Did you mean '{pool[close[0]]}'?" if close else None

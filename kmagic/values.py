@@ -100,8 +100,8 @@ class Resolver:
             raise self._error(KmagicInterpolationError, f"expected a Python expression in {{{node.expr}}}, "
                               f"received a syntax error ({exc.msg})", node.span) from None
         except Exception as exc:  # noqa: BLE001 - any failure of user code becomes a positioned error
-            raise self._error(KmagicInterpolationError, f"{{{node.expr}}} failed: {type(exc).__name__}: {exc}",
-                              node.span) from None
+            raise self._error(KmagicInterpolationError, f"expected {{{node.expr}}} to evaluate in the notebook's "
+                              f"namespace, received {type(exc).__name__}: {exc}", node.span) from None
         code = literal_code(value)
         if code is None:
             code = getattr(value, "__name__", None) if inspect.isclass(value) else None

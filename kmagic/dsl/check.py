@@ -410,8 +410,8 @@ class _Checker:
             raise self._error(KmagicSyntaxError, "expected only a name and parameters after 'block'", header.span,
                               header)
         if name in registry.LAYER_ALIASES or name in STRUCTURE_WORDS or registry.keras_class_for(name):
-            raise self._error(KmagicNameError, f"a block name that is not already a layer word or keyword, "
-                              f"received '{name}'", target.span, header)
+            raise self._error(KmagicNameError, "a block name that is not already a layer word or keyword",
+                              target.span, header, received=f"'{name}'")
         names = [p for p, _ in params]
         duplicates = {p for p in names if names.count(p) > 1}
         if duplicates:
@@ -554,8 +554,8 @@ class _Checker:
     def _define(self, ref: ast.Ref, tensor: int, stmt: ast.Statement) -> None:
         scope = self.scopes[-1]
         if ref.name in scope.names:
-            raise self._error(KmagicNameError, f"a new name, received '{ref.name}', which is already used",
-                              ref.span, stmt)
+            raise self._error(KmagicNameError, "a new name", ref.span, stmt,
+                              received=f"'{ref.name}', which is already used")
         scope.names[ref.name] = tensor
         self.tensor_names.setdefault(tensor, ref.name)
 
@@ -572,7 +572,8 @@ class _Checker:
                hint: str | None = None, expected_first: bool = True) -> Exception:
         text = message
         if received is not None:
-            text = f"expected {message}, received {received}" if expected_first else f"{message}, received {received}"
+            lead = "" if message.startswith("expected ") or not expected_first else "expected "
+            text = f"{lead}{message}, received {received}"
         return cls(text, span.line, span.column, source=stmt.source, width=span.width, hint=hint)
 
 
