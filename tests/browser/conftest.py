@@ -271,7 +271,7 @@ def open_page(browser: Any) -> Any:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}\n{getattr(exc, 'stack', '') or ''}"))
     page.on("console", lambda msg: errors.append(f"console.{msg.type}: {msg.text}") if msg.type == "error" else None)
     page.js_errors = errors  # type: ignore[attr-defined]
     return page

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,20 @@ def wait_for_notebook(page: Any, n_cells: int, timeout: float = 60_000) -> None:
     page.wait_for_selector(".jp-Notebook .jp-Cell .cm-content", timeout=timeout)
     page.wait_for_function(f"document.querySelectorAll('.jp-Notebook .jp-Cell').length >= {n_cells}",
                            timeout=timeout)
+
+
+def wait_for_kernel_idle(app: Any, timeout: float = 90) -> None:
+    """Wait until the server has a session whose kernel is idle (asked over the REST API)."""
+    deadline = time.monotonic() + timeout
+    states: list[str] = []
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{app.url}api/sessions?token={app.token}", timeout=5) as response:
+            sessions = json.load(response)
+        states = [session["kernel"].get("execution_state", "") for session in sessions]
+        if states and all(state == "idle" for state in states):
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"no idle kernel within {timeout}s (states: {states})")
 
 
 def tokens(page: Any, index: int) -> list[dict[str, Any]]:

@@ -1,8 +1,10 @@
-"""kmagic's whole front end in a real JupyterLab 4 in headless Chromium.
+"""kmagic's whole front end in a real JupyterLab 4 (and Notebook 7) in headless Chromium.
 
-One notebook, driven through the DOM in order: highlighting, the model card,
-the live dashboard, its Stop button, the activation explorer, and no
-JavaScript errors on the page. Screenshots: artifacts/browser/lab-*.png.
+One notebook per front end, driven through the DOM in order: highlighting,
+the model card, the live dashboard, its Stop button, the activation explorer,
+and no JavaScript errors on the page. Every test runs first in JupyterLab,
+then in Notebook 7 when the `notebook` package is installed (else skipped).
+Screenshots: artifacts/browser/{lab,notebook}-*.png.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from tests.browser.lab_helpers import (
     shot,
     style_of,
     tokens,
+    wait_for_kernel_idle,
     wait_for_notebook,
     wait_until_run,
 )
@@ -79,15 +82,21 @@ EXPECTED_KINDS = {
 RESTYLED = ["dense", "relu", "nobias", "reshape", "flatten", "@hidden", "{units}", "8x8", "adam", "scce"]
 
 
-@pytest.fixture(scope="module")
-def page(lab: JupyterApp, browser: Any) -> Any:
-    lab.write_notebook("kmagic_browser.ipynb", [("code", source) for source in CELLS])
+@pytest.fixture(scope="module", params=["lab", "notebook"])
+def page(request: pytest.FixtureRequest, browser: Any) -> Any:
+    app: JupyterApp = request.getfixturevalue("lab" if request.param == "lab" else "notebook7")
+    app.write_notebook("kmagic_browser.ipynb", [("code", source) for source in CELLS])
     page = open_page(browser)
-    page.goto(lab.notebook_url("kmagic_browser.ipynb"))
+    page.goto(app.notebook_url("kmagic_browser.ipynb"))
     wait_for_notebook(page, len(CELLS))
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+    wait_for_kernel_idle(app)
+    page.screenshot_prefix = app.frontend  # type: ignore[attr-defined]
     yield page
     page.context.close()
+
+
+def _shot(page: Any, artifacts: Path, step: str, target: Any = None) -> None:
+    shot(page, artifacts, f"{page.screenshot_prefix}-{step}", target)
 
 
 def _kind_words(index: int, page: Any) -> dict[str, set[str]]:
@@ -116,7 +125,7 @@ def test_1_kmodel_cell_is_highlighted_as_kmodel(page: Any, artifacts: Path) -> N
     colours = {kind: style_of(kmodel_tokens, sorted(words)[0]) for kind, words in EXPECTED_KINDS.items()
                if kind in ("keyword", "layer", "activation", "number", "reference", "interpolation", "comment")}
     assert len(set(colours.values())) == len(colours), colours
-    shot(page, artifacts, "lab-1-highlight")
+    _shot(page, artifacts, "1-highlight")
 
 
 def test_1b_cell_switches_language_while_typing(page: Any, artifacts: Path) -> None:
@@ -126,7 +135,7 @@ def test_1b_cell_switches_language_while_typing(page: Any, artifacts: Path) -> N
     page.keyboard.type("%%kmodel twin\n")
     twin.locator(".cm-kmodel-layer").first.wait_for(timeout=10_000)
     assert "dense" in kinds(tokens(page, TWIN_CELL))["layer"]
-    shot(page, artifacts, "lab-1b-switched", twin)
+    _shot(page, artifacts, "1b-switched", twin)
     # take the magic line away again: back to Python
     page.keyboard.press("Control+Home")
     page.keyboard.press("Shift+ArrowDown")
@@ -147,7 +156,7 @@ def test_2_running_kmodel_shows_the_model_card(page: Any, artifacts: Path) -> No
     text = card.inner_text()
     for expected in ("dense", "Dense", "Reshape", "(None, 8, 8)"):
         assert expected in text, f"{expected!r} missing from the model card"
-    shot(page, artifacts, "lab-2-model-card", cell(page, KMODEL_CELL))
+    _shot(page, artifacts, "2-model-card", cell(page, KMODEL_CELL))
 
 
 def _stats(page: Any) -> str:
@@ -176,7 +185,7 @@ def test_3_kfit_shows_a_live_dashboard(page: Any, artifacts: Path) -> None:
     progress = [_epoch_step(text) for text in seen]
     assert progress == sorted(progress) and progress[-1] > progress[0], progress
     assert dash.locator("canvas").count() >= 1
-    shot(page, artifacts, "lab-3-dashboard-running", cell(page, FIT_CELL))
+    _shot(page, artifacts, "3-dashboard-running", cell(page, FIT_CELL))
 
 
 def test_4_stop_ends_training_early_and_keeps_weights(page: Any, artifacts: Path) -> None:
@@ -190,7 +199,7 @@ def test_4_stop_ends_training_early_and_keeps_weights(page: Any, artifacts: Path
                            timeout=20_000)
     assert "stop" in dash.locator(".kmagic-state").inner_text().lower()
     assert not error_outputs(page, FIT_CELL), error_outputs(page, FIT_CELL)
-    shot(page, artifacts, "lab-4-stopped", cell(page, FIT_CELL))
+    _shot(page, artifacts, "4-stopped", cell(page, FIT_CELL))
 
     run_and_wait(page, CHECK_CELL, timeout=60)
     text = output_text(page, CHECK_CELL)
@@ -208,9 +217,29 @@ def test_5_kactivations_renders(page: Any, artifacts: Path) -> None:
     view.wait_for(timeout=30_000)
     assert view.locator("canvas, img, svg").count() >= 1, "the activation explorer shows no picture"
     assert "dense" in view.inner_text().lower(), "the activation explorer names no layer"
-    shot(page, artifacts, "lab-5-activations", cell(page, ACT_CELL))
+    _shot(page, artifacts, "5-activations", cell(page, ACT_CELL))
+
+
+# Errors the front end raises by itself, reproduced on the same server with no kmagic
+# extension installed: (front end, message, a file the whole stack lies in).
+UPSTREAM_ERRORS = [
+    # Notebook 7.6.5's shortcuts plugin reads `.schema` of a plugin it has no settings
+    # for, on every page load (notebook_core's settingRegistry.pluginChanged handler).
+    ("notebook", "Cannot read properties of undefined (reading 'schema')", "/static/notebook/notebook_core."),
+]
+
+
+def _is_upstream(frontend: str, error: str) -> bool:
+    message, _, stack = error.removeprefix("pageerror: ").partition("\n")
+    frames = [line for line in stack.splitlines() if line.strip().startswith("at ")]
+    return any(
+        frontend == known_frontend and message == known_message and frames
+        and all(where in frame for frame in frames if "http" in frame)
+        for known_frontend, known_message, where in UPSTREAM_ERRORS
+    )
 
 
 def test_6_no_javascript_errors(page: Any, artifacts: Path) -> None:
-    shot(page, artifacts, "lab-6-final")
-    assert page.js_errors == [], "\n".join(page.js_errors)
+    _shot(page, artifacts, "6-final")
+    ours = [error for error in page.js_errors if not _is_upstream(page.screenshot_prefix, error)]
+    assert ours == [], "\n\n".join(ours)
