@@ -159,9 +159,10 @@ class KMagic(Magics):
             "batch_size": magic_args.to_int(args.batch_size, "--batch-size"),
             "validation_split": magic_args.to_float(args.validation_split, "--validation-split", low=0, high=1),
             "validation_data": validation,
-            "callbacks": [self._progress(args.no_dashboard, model.name)],
+            "callbacks": [self._progress(args.no_dashboard)],
         }
         steps = magic_args.to_int(args.steps_per_execution, "--steps-per-execution")
+        training.check_data(model, x, y)
         adapted = training.adapt_preprocessing(model, x)
         if adapted:
             print(f"kmagic: adapted {', '.join(adapted)} from the training data")
@@ -182,7 +183,7 @@ class KMagic(Magics):
             raise
         self.shell.user_ns[history_name] = history
 
-    def _progress(self, no_dashboard: bool, title: str) -> Any:
+    def _progress(self, no_dashboard: bool) -> Any:
         """The dashboard callback, or epoch-end text where it is turned off or not installed."""
         from kmagic import training
 
@@ -190,7 +191,7 @@ class KMagic(Magics):
             dashboard = _dashboard_class()
             if dashboard is not None:
                 return dashboard(**_accepted(dashboard, refresh_interval=self.refresh_interval,
-                                             stop_on_nan=self.stop_on_nan, title=title))
+                                             stop_on_nan=self.stop_on_nan))
         return training.epoch_text_callback(stop_on_nan=self.stop_on_nan)
 
     # ---------------------------------------------------------------- views

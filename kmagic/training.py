@@ -218,6 +218,42 @@ def set_steps_per_execution(model: Any, steps: int) -> None:
     model.train_function = model.test_function = model.predict_function = None
 
 
+# ---------------------------------------------------------------- data checks
+
+def _shape_of(value: Any) -> tuple[int | None, ...] | None:
+    shape = getattr(value, "shape", None)
+    if shape is None or type(value).__name__.endswith("Dataset"):
+        return None
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+def check_data(model: Any, x: Any, y: Any) -> None:
+    """Array inputs must match the model's input shapes, and labels the number of samples."""
+    inputs = list(model.inputs)
+    if isinstance(x, Mapping):
+        names = [t._keras_history.operation.name for t in inputs]
+        arrays = [(name, x.get(name)) for name in names]
+    elif isinstance(x, (list, tuple)) and len(inputs) > 1:
+        arrays = [(t._keras_history.operation.name, part) for t, part in zip(inputs, x, strict=False)]
+    else:
+        arrays = [(inputs[0]._keras_history.operation.name, x)] if len(inputs) == 1 else []
+    samples = None
+    for tensor, (name, array) in zip(inputs, arrays, strict=False):
+        shape = _shape_of(array)
+        if shape is None:
+            continue
+        expected = tuple(tensor.shape)
+        fits = len(shape) == len(expected) and all(e is None or e == d for e, d in zip(expected, shape, strict=True))
+        if not fits:
+            want = "(n, " + ", ".join("?" if d is None else str(d) for d in expected[1:]) + ")"
+            raise KmagicDataError(f"expected inputs of shape {want} for model input '{name}', "
+                                  f"received an array of shape {shape}")
+        samples = shape[0] if samples is None else samples
+    labels = _shape_of(y)
+    if labels is not None and samples is not None and labels and labels[0] != samples:
+        raise KmagicDataError(f"expected as many labels as input samples ({samples}), received {labels[0]}")
+
+
 # ---------------------------------------------------------------- fit arguments
 
 def fit_arguments(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
@@ -255,7 +291,8 @@ def epoch_text_callback(write: Callable[[str], None] = print, stop_on_nan: bool 
             self.epochs = self.params.get("epochs")
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            values = {k: float(v) for k, v in (logs or {}).items() if hasattr(v, "__float__")}
+            items = sorted((logs or {}).items(), key=lambda kv: (kv[0].startswith("val_"), "loss" not in kv[0]))
+            values = {k: float(v) for k, v in items if hasattr(v, "__float__")}
             write(f"epoch {epoch + 1}/{self.epochs}: " + ", ".join(f"{k}={v:.4g}" for k, v in values.items()))
             loss = values.get("loss")
             if stop_on_nan and loss is not None and not math.isfinite(loss):

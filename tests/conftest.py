@@ -3,8 +3,8 @@
 - ``shell``: the process's ``InteractiveShell`` with ``%load_ext kmagic`` done,
   whose ``run_cell`` re-raises the cell's exception (jupysql's ``TestingShell``
   pattern), so a failing magic fails the test with the real exception. Names a
-  test adds to the namespace are removed afterwards; the extension is
-  unloaded.
+  test adds to the namespace and ``%config KMagic`` settings are removed
+  afterwards; the extension is unloaded.
 - ``nb_run``: ``nb_run(cells, **options)`` executes a list of code cells with
   nbclient in a fresh ``python3`` kernel (this venv's Python, the repository on
   ``PYTHONPATH``) and returns the executed notebook (errors are kept in the
@@ -59,6 +59,7 @@ def shell(_ipython: Any) -> Iterator[Any]:
         ip.run_line_magic("unload_ext", "kmagic")
     for name in set(ip.user_ns) - before:
         del ip.user_ns[name]
+    ip.config.pop("KMagic", None)  # %config settings made by the test
     from kmagic import magics
 
     magics._BLOCK_LIBRARIES.pop(ip, None)
