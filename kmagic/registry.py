@@ -21,6 +21,8 @@ class LayerSpec:
 
     ``keras`` is a class name, or a ``{rank: class name}`` mapping for the
     rank-generic aliases (rank = spatial dimensions of the input).
+    ``keywords`` are short keyword names of this alias (``seq=`` for
+    ``output_sequence_length=`` in ``text_vectorize``).
     """
 
     alias: str
@@ -30,6 +32,7 @@ class LayerSpec:
     fixed: dict[str, Any] = field(default_factory=dict)
     adapt: bool = False
     merge: bool = False
+    keywords: dict[str, str] = field(default_factory=dict)
 
 
 def _generic(pattern: str, ranks: tuple[int, ...] = (1, 2, 3)) -> dict[int, str]:
@@ -95,7 +98,7 @@ _SPECS: list[LayerSpec] = [
     LayerSpec("random_brightness", "RandomBrightness", ("factor",)),
     LayerSpec("random_translation", "RandomTranslation", ("height_factor", "width_factor")),
     LayerSpec("text_vectorize", "TextVectorization", ("max_tokens",),
-              adapt=True),
+              adapt=True, keywords={"seq": "output_sequence_length"}),
     LayerSpec("one_hot", "CategoryEncoding", ("num_tokens",), fixed={"output_mode": "one_hot"}),
     LayerSpec("string_lookup", "StringLookup", adapt=True),
     LayerSpec("integer_lookup", "IntegerLookup", adapt=True),

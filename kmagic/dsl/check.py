@@ -471,6 +471,8 @@ class _Checker:
                 positional.append(value)
         for kwarg in stmt.kwargs:
             key = registry.KEYWORD_ALIASES.get(kwarg.key, kwarg.key) if kwarg.key == "lr" else kwarg.key
+            if spec is not None:
+                key = spec.keywords.get(key, key)
             put(key, kwarg.value, kwarg.span)
         if spec is not None and spec.alias != "input":
             order = spec.positional
