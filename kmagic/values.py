@@ -140,8 +140,14 @@ class Resolver:
             if class_name is not None:
                 return self._construct(node, f"{module_name}.{class_name}", ())
         if name in registry.ACTIVATION_WORDS or registry.keras_class_for(name):
-            layer_class = registry.keras_class_for(name) or "Activation"
-            positional = registry.LAYER_ALIASES[name].positional if name in registry.LAYER_ALIASES else ()
+            spec = registry.LAYER_ALIASES.get(name)
+            layer_class = registry.keras_class_for(name)
+            if layer_class is None and spec is not None and isinstance(spec.keras, str):
+                # leaky_relu(0.1) -> LeakyReLU(negative_slope=0.1); sigmoid() -> Activation('sigmoid')
+                return self._construct(node, f"layers.{spec.keras}", spec.positional, dict(spec.fixed))
+            if layer_class is None:
+                return self._construct(node, "layers.Activation", (), {"activation": name})
+            positional = spec.positional if spec is not None and spec.keras == layer_class else ()
             return self._construct(node, f"layers.{layer_class}", positional)
         known = [*registry.INITIALIZERS, *registry.REGULARIZERS, *registry.CONSTRAINTS, "dict"]
         raise self._error(KmagicNameError, f"unknown call '{node.name}': expected an initializer, regularizer, "
