@@ -180,11 +180,12 @@ def _gpu_memory() -> tuple[Any, Any]:
     return reset, peak
 
 
-def measure(model_name: str, smoke: bool = False, rounds: int | None = None) -> list[Row]:
-    """Interleaved epochs of both setups on one model; the two table rows."""
+def measure(model_name: str, smoke: bool = False, rounds: int | None = None,
+            size_name: str | None = None) -> list[Row]:
+    """Interleaved epochs of both setups on one model; the two table rows (default Keras first)."""
     from kmagic.buildinfo import info_of
 
-    size = SIZES[model_name]["smoke" if smoke else "full"]
+    size = SIZES[model_name][size_name or ("smoke" if smoke else "full")]
     rounds = rounds or (3 if smoke else 7)
     data = _dataset(model_name, size)
     models = _models(model_name, size)
