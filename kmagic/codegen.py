@@ -288,7 +288,10 @@ class _Writer:
             return " ".join(words)
         spec = self.aliases.get(class_name)
         words = [spec.alias if spec else class_name]
-        fresh = {k: v for k, v in _fresh_config(cls, config).items() if k in defaults}
+        # Every key a fresh layer reports, even one its signature hides in **kwargs (rms_scaling of
+        # LayerNormalization): a value equal to the fresh one needs no keyword.
+        params = constructor_defaults(cls)
+        fresh = {k: v for k, v in _fresh_config(cls, config).items() if k in defaults or k not in params}
         remaining = {k: _collapse(k, v) for k, v in config.items()
                      if not _is_default(v, fresh.get(k, defaults.get(k, _MISSING)))
                      and not (k == "strides" and "pool_size" in config and _normal(v) == _normal(config["pool_size"]))}
