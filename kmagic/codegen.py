@@ -44,7 +44,8 @@ def render_python(recording: Recording) -> str:
             lines.append(f"shortcut = {extra}({args[0]})")
             args[0] = "shortcut"
         call_args = f"[{', '.join(args)}]" if layer.merge else ", ".join(args)
-        lines.append(f"{out} = {layer.call}({call_args}){comment}")
+        first = "[0]" if layer.first_output else ""
+        lines.append(f"{out} = {layer.call}({call_args}){first}{comment}")
     inputs = [names[i] for i in recording.inputs]
     outputs = [names[o] for o in recording.outputs]
     input_code = inputs[0] if len(inputs) == 1 else f"[{', '.join(inputs)}]"

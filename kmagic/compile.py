@@ -33,6 +33,7 @@ class LayerCode:
     merge: bool
     stmt: ast.Statement
     extra: list[str] = field(default_factory=list)
+    first_output: bool = False
 
 
 @dataclass
@@ -171,11 +172,13 @@ class _Builder:
         except Exception as exc:  # noqa: BLE001 - the constructor refused the arguments
             raise self._fail(op, None, exc, creating=True) from None
         out = layer(inputs) if op.kind == "merge" else layer(*inputs)
-        if isinstance(out, list | tuple):
+        several = isinstance(out, list | tuple)
+        if several:
             out = out[0]
         self.tensors[op.out] = out
         self._origin(layer, op.stmt)
-        self.recording.layers.append(LayerCode(op.out, code, op.inputs, op.kind == "merge", op.stmt))
+        self.recording.layers.append(LayerCode(op.out, code, op.inputs, op.kind == "merge", op.stmt,
+                                               first_output=several))
 
     def _make_layer(self, op: Op, resolver: Resolver, inputs: list[Any]) -> tuple[Any, str]:
         cls, class_code = self._layer_class(op, resolver, inputs)
