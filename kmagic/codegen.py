@@ -140,7 +140,11 @@ def _graph_entries(model: Any, k: Any) -> list[dict[str, Any]]:
                                f"model ('{kind}'): its call() is Python that kmodel cannot express")
     config = model.get_config()
     if kind == "Sequential":
-        if not model.inputs:
+        try:
+            built_inputs = model.inputs
+        except (AttributeError, ValueError):  # Keras 3 raises for a Sequential model never given an input
+            built_inputs = None
+        if not built_inputs:
             raise KmagicValueError("from_keras expected a built Sequential model (give it a keras.Input first), "
                                    "received one with no input shape")
         entries, previous = [], None
