@@ -399,11 +399,15 @@ def _tpu_strategy() -> Any:
         return _STRATEGY_CACHE["tpu"]
     tf = _tf()
     local = bool(tf.config.list_physical_devices("TPU"))
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu="local" if local else "")
-    if not local:
-        tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
-    strategy = tf.distribute.TPUStrategy(resolver)
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu="local" if local else "")
+        if not local:
+            tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        strategy = tf.distribute.TPUStrategy(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as exc:
+        raise KmagicDeviceError("--strategy tpu could not start the TPU", detail=str(exc),
+                                hint="Check TPU_NAME / the runtime type, or use --strategy auto.") from None
     _STRATEGY_CACHE["tpu"] = strategy
     return strategy
 
@@ -506,6 +510,8 @@ class DeviceSetup:
             "precision": self.precision,
             "jit": "on" if self.jit else "off",
         }
+        if self.strategy_name == "tpu":
+            info["jit"] = "on (the TPU compiles every step)"
         if self.loss_scaling:
             info["loss_scaling"] = "dynamic"
         if self.keras_route == "tf_keras":

@@ -314,3 +314,19 @@ def test_gpu_labels_and_summaries() -> None:
     assert H100.label() == "NVIDIA H100 80GB HBM3, 80.0 GiB, compute capability 9.0"
     assert Devices(gpus=(V100, V100)).summary() == "2 x GPU: Tesla V100-SXM2-16GB"
     assert Devices().summary() == "CPU"
+
+
+def test_kmagics_training_recorder_records_a_tf_keras_fit() -> None:
+    import tf_keras
+
+    from kmagic.callbacks.recorder import TrainingRecorder
+
+    recorder = TrainingRecorder(refresh_interval=0)
+    inputs = tf_keras.Input((3,))
+    model = tf_keras.Model(inputs, tf_keras.layers.Dense(1)(inputs))
+    model.compile("sgd", "mse")
+    callbacks = DeviceSetup(keras_route="tf_keras").adapt_callbacks([recorder])
+    model.fit(np.ones((8, 3)), np.ones((8, 1)), epochs=3, batch_size=4, verbose=0, callbacks=callbacks)
+    history = recorder.history.as_dict()
+    assert len(history["loss"]) == 3 and all(np.isfinite(history["loss"]))
+    assert recorder.history.finished and not recorder.running
