@@ -17,7 +17,7 @@ from pathlib import Path
 
 def modules(only: str | None) -> list[str]:
     """The benchmark modules, in name order."""
-    names = sorted(info.name for info in pkgutil.iter_modules([str(Path(__file__).parent))
+    names = sorted(info.name for info in pkgutil.iter_modules([str(Path(__file__).parent)])
                    if info.name.startswith("bench_"))
     return [name for name in names if only is None or only in name]
 
