@@ -215,8 +215,19 @@ def test_5_kactivations_renders(page: Any, artifacts: Path) -> None:
     assert not error_outputs(page, ACT_CELL), error_outputs(page, ACT_CELL)
     view = cell(page, ACT_CELL).locator(".kmagic-activations").first
     view.wait_for(timeout=30_000)
-    assert view.locator("canvas, img, svg").count() >= 1, "the activation explorer shows no picture"
-    assert "dense" in view.inner_text().lower(), "the activation explorer names no layer"
+    picture = view.locator("img").first
+    picture.wait_for(timeout=30_000)
+    overview = picture.get_attribute("src")
+    assert overview, "the activation explorer shows no picture"
+    # pick one layer: the kernel redraws the picture for it
+    select = view.locator("select").first
+    labels = [text.strip() for text in select.locator("option").all_inner_texts()]
+    hidden = next((label for label in labels if label.startswith("hidden")), None)
+    assert hidden, f"layer 'hidden' is not offered: {labels}"
+    select.select_option(label=hidden)
+    page.wait_for_function("([img, before]) => img.getAttribute('src') !== before",
+                           arg=[picture.element_handle(), overview], timeout=30_000)
+    assert "hidden" in view.inner_text()
     _shot(page, artifacts, "5-activations", cell(page, ACT_CELL))
 
 
