@@ -8,12 +8,13 @@ exhaust the stack); each line's content is parsed by the Lark grammar in
 from __future__ import annotations
 
 import ast as python_ast
+import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from kmagic.dsl import ast
 from kmagic.errors import KmagicSyntaxError
@@ -177,10 +178,16 @@ class _ToAst(Transformer):
                                 source=self.source, width=span.width)
 
 
+_TRANSFORMER = _ToAst(0, "")
+_LOCK = threading.Lock()
+
+
 @cache
 def _lark() -> Lark:
+    """The LALR parser, with the AST built during parsing (no intermediate tree)."""
     grammar = (Path(__file__).parent / "grammar.lark").read_text()
-    return Lark(grammar, parser="lalr", maybe_placeholders=True, propagate_positions=False)
+    return Lark(grammar, parser="lalr", maybe_placeholders=True, propagate_positions=False,
+                transformer=_TRANSFORMER)
 
 
 @dataclass(frozen=True)
@@ -251,16 +258,14 @@ def parse_line(line: _Line) -> tuple[list[ast.Statement], bool, list[ast.Stateme
         raise KmagicSyntaxError(f"expected a line of at most {MAX_LINE_LENGTH} characters, "
                                 f"received {len(line.stripped)}", line.number, 1, source=line.text[:80])
     _check_brackets(line)
-    try:
-        tree = _lark().parse(line.stripped)
-    except UnexpectedInput as exc:
-        raise _syntax_error(exc, line) from None
-    try:
-        result = _ToAst(line.number, line.text).transform(tree)
-    except VisitError as exc:
-        if isinstance(exc.orig_exc, KmagicSyntaxError):
-            raise _shift(exc.orig_exc, line.indent) from None
-        raise
+    with _LOCK:
+        _TRANSFORMER.line, _TRANSFORMER.source = line.number, line.text
+        try:
+            result = _lark().parse(line.stripped)
+        except UnexpectedInput as exc:
+            raise _syntax_error(exc, line) from None
+        except KmagicSyntaxError as exc:
+            raise _shift(exc, line.indent) from None
     if result is None:
         return None
     statements, opens, inline = result
