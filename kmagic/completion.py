@@ -145,6 +145,7 @@ def _statement_candidates(words: list[str], before: str, blocks: Mapping[str, An
 
     head = words[0]
     lowered = head.lower()
+    wrapper = lowered == "bi"
     key_match = re.search(r"([A-Za-z_][A-Za-z0-9_]*)=\s*$", before)
     if key_match:
         return [(w, "value") for w in _value_words(key_match.group(1))]
@@ -160,7 +161,7 @@ def _statement_candidates(words: list[str], before: str, blocks: Mapping[str, An
         return [("project", "flag")] if lowered == "residual" else []
     if head in blocks:
         return [(f"{name}=", "keyword") for name, _ in blocks[head].params]
-    if lowered == "bi" and len(words) > 1:
+    if wrapper and len(words) > 1:
         head, lowered = words[1], words[1].lower()
     class_name = _keras_class(head)
     if class_name is None:
@@ -170,7 +171,7 @@ def _statement_candidates(words: list[str], before: str, blocks: Mapping[str, An
     if "padding" in keywords:
         found += [(w, "padding") for w in registry.PADDING_WORDS]
     found += [(w, "flag") for w in _flags(lowered, class_name)]
-    if lowered == "bi":
+    if wrapper:
         found += [("merge=", "keyword")]
     found += [("as", "keyword")] + [(f"{k}=", "keyword") for k in keywords]
     return found
@@ -205,8 +206,11 @@ def complete(full_text: str, cursor_line: int, cursor_position: int,
         return fragment, [(t, k) for t, k in found if t.startswith(fragment)]
     if "#" in before:
         return "", []
+    if before.count("{") > before.count("}"):
+        return None  # inside {python}: IPython's own completion
     words, fragment = _statement_words(before)
-    if before[: len(before) - len(fragment)].endswith("@"):
+    before = before[: len(before) - len(fragment)]
+    if before.endswith("@"):
         found = [(n, "name") for n in dict.fromkeys(_names_in_cell(full_text))]
     elif not words:
         found = ([(w, "layer") for w in registry.LAYER_ALIASES] + [(w, "keyword") for w in _STRUCTURE]

@@ -173,6 +173,15 @@ def _option_strings(parser: argparse.ArgumentParser) -> list[str]:
     return [option for action in parser._actions for option in action.option_strings]
 
 
+def _same_start(word: str, options: list[str]) -> str | None:
+    """A hint for an option sharing a long start with the word (``--epoch-count`` -> ``--epochs``)."""
+    import os.path
+
+    scored = [(len(os.path.commonprefix([word.lower(), option])), option) for option in options]
+    length, best = max(scored, default=(0, ""))
+    return f"Did you mean '{best}'?" if length >= len("--") + 4 else None
+
+
 def _usage_error(parser: argparse.ArgumentParser, message: str, expanded: ExpandedLine) -> KmagicUsageError:
     """Turn an argparse message into a KmagicUsageError pointing at the bad word."""
     options = _option_strings(parser)
@@ -181,7 +190,7 @@ def _usage_error(parser: argparse.ArgumentParser, message: str, expanded: Expand
         words = bad.group(1).split()
         word = words[0]
         if word.startswith("-"):
-            hint = did_you_mean(word.split("=")[0], options)
+            hint = did_you_mean(word.split("=")[0], options) or _same_start(word.split("=")[0], options)
             text = f"unknown option '{word}' for %{parser.prog}: expected one of {', '.join(options)}"
         else:
             hint = None
