@@ -49,8 +49,10 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext kmagic``: register the magics (imports no TensorFlow)."""
+    from kmagic.devices import prefer_memory_growth
     from kmagic.magics import register
 
+    prefer_memory_growth()
     register(ipython)
 
 

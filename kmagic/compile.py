@@ -201,7 +201,7 @@ class _Builder:
         self._check_keywords(cls, kwargs, op)
         if op.name:
             kwargs["name"] = Resolved(op.name, repr(op.name))
-        dtype = self.setup.layer_dtype(op.out in self.output_ids)
+        dtype = self.setup.layer_dtype(op.out in self.output_ids, class_name=cls.__name__)
         if dtype is not None and "dtype" not in kwargs and op.wrapped is None:
             kwargs["dtype"] = Resolved(dtype, repr(dtype))
         layer = cls(**{k: v.value for k, v in kwargs.items()})
