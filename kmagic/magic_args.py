@@ -33,9 +33,12 @@ class Token(NamedTuple):
     quoted: bool = False
 
 
+_CLOSING = {"{": "}", "(": ")", "[": "]"}
+
+
 def _brace_end(line: str, start: int) -> int:
-    """Index just past the ``}`` that closes the ``{`` at ``start``, or -1."""
-    depth = 0
+    """Index just past the bracket that closes the ``{``, ``(`` or ``[`` at ``start``, or -1."""
+    stack: list[str] = []
     quote = ""
     i = start
     while i < len(line):
@@ -47,18 +50,19 @@ def _brace_end(line: str, start: int) -> int:
                 quote = ""
         elif char in "'\"":
             quote = char
-        elif char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
+        elif char in _CLOSING:
+            stack.append(_CLOSING[char])
+        elif char in ")]}":
+            if not stack or stack.pop() != char:
+                return -1
+            if not stack:
                 return i + 1
         i += 1
     return -1
 
 
 def tokenize(line: str) -> list[Token]:
-    """Split a magic line into words; quotes and ``{...}`` groups keep their spaces."""
+    """Split a magic line into words; quotes and bracket groups (``{...}``, ``(...)``, ``[...]``) keep their spaces."""
     tokens: list[Token] = []
     i = 0
     while i < len(line):
@@ -78,10 +82,11 @@ def tokenize(line: str) -> list[Token]:
                 parts.append(line[i + 1:end])
                 quoted = True
                 i = end + 1
-            elif char == "{":
+            elif char in _CLOSING:
                 end = _brace_end(line, i)
                 if end < 0:
-                    raise KmagicUsageError("expected a closed {python expression}, received an unbalanced '{'",
+                    what = "{python expression}" if char == "{" else f"'{_CLOSING[char]}'"
+                    raise KmagicUsageError(f"expected a closed {what}, received an unbalanced '{char}'",
                                            1, i + 1, source=line)
                 parts.append(line[i:end])
                 i = end

@@ -280,3 +280,8 @@ def test_name_errors_are_clear(shell) -> None:
     shell.user_ns["number"] = 3
     with pytest.raises(KmagicError, match="expected a Keras model, received int"):
         shell.run_cell("%ksummary number")
+
+
+def test_kmodel_input_in_tuple_notation(shell) -> None:
+    shell.run_cell("%%kmodel seq --input (None, 16) --quiet\nlstm 4\n")
+    assert shell.user_ns["seq"].input_shape == (None, None, 16)

@@ -28,6 +28,13 @@ def test_tokenize_keeps_quotes_and_braces_together() -> None:
     assert tokens[2].quoted and not tokens[1].quoted
 
 
+def test_brackets_group_words() -> None:
+    tokens = magic_args.tokenize("net --input (None, 16) [a, b] x")
+    assert [t.text for t in tokens] == ["net", "--input", "(None, 16)", "[a, b]", "x"]
+    with pytest.raises(KmagicUsageError, match="unbalanced '\\('"):
+        magic_args.tokenize("net (None, 16")
+
+
 def test_whole_interpolation_passes_the_python_value_itself() -> None:
     data = object()
     namespace = {"data": data, "n": 3}

@@ -144,3 +144,17 @@ def test_kfit_errors(data, line: str, error: type, text: str | None) -> None:
     if text:
         assert text in info.value.render()
     assert "net_history" not in shell.user_ns
+
+
+def test_kfit_on_a_dataset_without_y(data) -> None:
+    import tensorflow as tf
+
+    shell = data
+    shell.user_ns["ds"] = tf.data.Dataset.from_tensor_slices((shell.user_ns["X"], shell.user_ns["y"])).batch(16)
+    shell.run_cell("%%kmodel net --quiet\ninput 4\nnormalize\ndense 3 softmax\n")
+    with capture_output() as captured:
+        shell.run_line_magic("kfit", "net ds --epochs 1 --no-dashboard")
+    assert "adapted normalization" in captured.stdout and "sparse_categorical_crossentropy" in captured.stdout
+    assert shell.user_ns["net_history"].params["steps"] == 3
+    norm = shell.user_ns["net"].layers[1]
+    assert np.allclose(np.ravel(norm.mean), shell.user_ns["X"].mean(axis=0), rtol=1e-3)

@@ -1,0 +1,132 @@
+"""Magic benchmarks: ``%load_ext kmagic`` in fresh shells, and the cost of ``%%kmodel`` over ``kmagic.build``.
+
+- load: each repetition starts a fresh Python, makes an ``InteractiveShell`` and
+  times ``%load_ext kmagic`` (the package import included); ``%load_ext
+  tensorboard`` is timed the same way, alternating with it, as the reference
+  an extension user knows. Median of the repetitions.
+- %%kmodel: in one process, the same body through ``kmagic.build`` and through
+  ``%%kmodel --quiet`` and ``%%kmodel`` (model card rendered to every MIME
+  type), interleaved; the overhead is the difference of the medians.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+_LOAD_SCRIPT = """
+import sys, time
+from IPython.core.interactiveshell import InteractiveShell
+ip = InteractiveShell.instance()
+start = time.perf_counter()
+ip.run_line_magic("load_ext", sys.argv[1])
+elapsed = time.perf_counter() - start
+heavy = [m for m in ("tensorflow", "keras", "numpy", "matplotlib", "ipywidgets") if m in sys.modules]
+print(elapsed, ",".join(heavy) or "-")
+"""
+
+BODY = """input 28x28x1
+conv 16 3 relu
+maxpool 2
+residual:
+    conv 16 3 same relu
+    conv 16 3 same
+flatten
+dense 64 relu
+dense 10 softmax
+"""
+
+
+def _load_once(extension: str) -> tuple[float, str]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    out = subprocess.run([sys.executable, "-c", _LOAD_SCRIPT, extension], capture_output=True, text=True,
+                         env=env, cwd=REPO, timeout=120, check=True).stdout.split()
+    return float(out[0]), out[1]
+
+
+def _has_tensorboard() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def bench_load(repetitions: int) -> list[dict]:
+    kmagic_times: list[float] = []
+    board_times: list[float] = []
+    heavy = "-"
+    board = _has_tensorboard()
+    for _ in range(repetitions):
+        elapsed, heavy_now = _load_once("kmagic")
+        kmagic_times.append(elapsed)
+        heavy = heavy_now if heavy_now != "-" else heavy
+        if board:
+            board_times.append(_load_once("tensorboard")[0])
+    median = statistics.median(kmagic_times)
+    rows = [{
+        "benchmark": "%load_ext kmagic (fresh shell)",
+        "value": median,
+        "unit": "s",
+        "goal": "< 0.05 s",
+        "note": f"median of {repetitions} fresh interpreters; heavy modules imported: {heavy}",
+    }]
+    if board_times:
+        reference = statistics.median(board_times)
+        rows.append({
+            "benchmark": "%load_ext kmagic / %load_ext tensorboard",
+            "value": median / reference,
+            "unit": "x",
+            "goal": "context",
+            "note": f"tensorboard median {reference:.4f} s, alternated with kmagic",
+        })
+    return rows
+
+
+def bench_kmodel(repetitions: int) -> list[dict]:
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    import kmagic
+
+    shell = InteractiveShell.instance()
+    if "kmagic" not in shell.extension_manager.loaded:
+        shell.run_line_magic("load_ext", "kmagic")
+    cell_quiet = "%%kmodel bench_net --quiet\n" + BODY
+    cell_card = "%%kmodel bench_net\n" + BODY
+    kmagic.build(BODY)  # warm up: TensorFlow import, first traces
+    with capture_output():
+        shell.run_cell(cell_card)
+    times: dict[str, list[float]] = {"build": [], "quiet": [], "card": []}
+    for _ in range(repetitions):
+        for key, run in (("build", lambda: kmagic.build(BODY, name="bench_net")),
+                         ("quiet", lambda: shell.run_cell(cell_quiet)),
+                         ("card", lambda: shell.run_cell(cell_card))):
+            start = time.perf_counter()
+            with capture_output():
+                run()
+            times[key].append(time.perf_counter() - start)
+    build, quiet, card = (statistics.median(times[k]) for k in ("build", "quiet", "card"))
+    return [
+        {"benchmark": "kmagic.build (residual CNN, 9 statements)", "value": build * 1000, "unit": "ms",
+         "goal": "reference", "note": f"median of {repetitions}"},
+        {"benchmark": "%%kmodel --quiet overhead over kmagic.build", "value": (quiet - build) * 1000, "unit": "ms",
+         "goal": "< 10 ms", "note": f"ratio {quiet / build:.2f}x; line parsing, binding"},
+        {"benchmark": "%%kmodel with model card, overhead over kmagic.build", "value": (card - build) * 1000,
+         "unit": "ms", "goal": "< 100 ms", "note": f"ratio {card / build:.2f}x; card stats, SVG, HTML, text"},
+    ]
+
+
+def run(quick: bool = False) -> list[dict]:
+    """The magic benchmark rows (quick: fewer repetitions)."""
+    return bench_load(3 if quick else 9) + bench_kmodel(3 if quick else 7)
+
+
+if __name__ == "__main__":
+    for row in run(quick="--quick" in sys.argv):
+        print(row)
