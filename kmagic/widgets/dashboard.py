@@ -85,12 +85,26 @@ class _EventPump:
     def __init__(self) -> None:
         from jupyter_ui_poll import ui_events
 
+        self._kernel = _ipython().kernel
         self._context = ui_events()
         self._poll = self._context.__enter__()
 
-    def poll(self, n: int = 10) -> None:
+    def _pending(self) -> int:
+        """Messages waiting on the shell channel (a cheap check, so idle refreshes cost ~nothing)."""
+        kernel = self._kernel
+        try:
+            stream = getattr(kernel, "shell_stream", None)
+            if stream is not None:
+                stream.flush()
+            return int(kernel.msg_queue.qsize())
+        except Exception:  # a kernel without these internals: poll anyway
+            return 1
+
+    def poll(self, limit: int = 10) -> None:
         if self._poll is not None:
-            self._poll(n)
+            waiting = self._pending()
+            if waiting:
+                self._poll(min(waiting, limit))
 
     def close(self) -> None:
         if self._poll is not None:
@@ -114,6 +128,7 @@ def _widget_class() -> type:
         status = traitlets.Dict().tag(sync=True)
         metrics = traitlets.List(traitlets.Unicode()).tag(sync=True)
         stop_requested = traitlets.Bool(False).tag(sync=True)
+        note = traitlets.Unicode("").tag(sync=True)
 
     return DashboardWidget
 
@@ -252,6 +267,9 @@ class Dashboard(TrainingRecorder):
                 self._pump = _EventPump()
             except Exception:  # an unusual kernel: the button then acts after the cell
                 self._pump = None
+        elif threading.current_thread() is threading.main_thread() and _ipython() is not None:
+            self.widget.note = ("This kernel (ipykernel 7+) handles the Stop button only after the cell: "
+                                "interrupt the kernel, or train with `await kmagic.widgets.dashboard.fit_async(...)`.")
 
     def _on_widget_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None

@@ -86,6 +86,7 @@ function render({ model, el: host }) {
   const stats = el("div", "kmagic-stats");
   const warn = el("div", "kmagic-warn");
   const lrLine = el("div", "kmagic-lr");
+  const noteLine = el("div", "kmagic-note");
   const controls = el("div", "kmagic-controls");
   const mkCheck = (label, key) => {
     const lab = el("label");
@@ -105,7 +106,7 @@ function render({ model, el: host }) {
   const legend = el("div", "kmagic-legend");
   legend.innerHTML = `<span style="color:${COLORS.batch}">━ train (per batch)</span> <span style="color:${COLORS.train}">━● train (epoch)</span> <span style="color:${COLORS.val}">━● validation</span> <span style="color:${COLORS.best}">┆ best epoch</span>`;
   const grid = el("div", "kmagic-grid");
-  root.append(head, bar, stats, warn, controls, legend, grid, lrLine);
+  root.append(head, bar, stats, noteLine, warn, controls, legend, grid, lrLine);
   host.append(root);
 
   const charts = new Map();
@@ -165,6 +166,9 @@ function render({ model, el: host }) {
 
   function drawStatus() {
     const s = status || {};
+    const note = model.get("note") || "";
+    noteLine.textContent = note;
+    noteLine.style.display = note && !s.finished ? "block" : "none";
     const p = Math.max(0, Math.min(1, s.progress || 0));
     fill.style.width = (100 * p).toFixed(1) + "%";
     let st = "running";
@@ -173,7 +177,8 @@ function render({ model, el: host }) {
     state.textContent = st;
     root.classList.toggle("kmagic-done", !!s.finished);
     stopBtn.disabled = !!s.finished || model.get("stop_requested");
-    if (model.get("stop_requested") && !s.finished) stopBtn.textContent = "Stopping…";
+    if (s.finished) stopBtn.textContent = s.stopped_early ? "■ Stopped" : "■ Stop";
+    else if (model.get("stop_requested")) stopBtn.textContent = "Stopping…";
     const parts = [];
     if (s.epochs) parts.push(`epoch ${s.epoch}/${s.epochs}`);
     if (s.steps) parts.push(`step ${s.step}/${s.steps}`);
@@ -322,6 +327,7 @@ function render({ model, el: host }) {
   model.on("change:status", onStatus);
   model.on("change:metrics", onMetrics);
   model.on("change:stop_requested", schedule);
+  model.on("change:note", schedule);
   let observer = null;
   if (typeof ResizeObserver !== "undefined") { observer = new ResizeObserver(schedule); observer.observe(grid); }
   model.send({ type: "sync" });
@@ -332,6 +338,7 @@ function render({ model, el: host }) {
     model.off("change:status", onStatus);
     model.off("change:metrics", onMetrics);
     model.off("change:stop_requested", schedule);
+    model.off("change:note", schedule);
     if (observer) observer.disconnect();
   };
 }
