@@ -150,7 +150,7 @@ concat @text @meta
 dense 3 softmax as out
 dense 1 sigmoid @text as aux
 output @out @aux
-compile adam loss=dict(out=cce, aux=bce) metrics=[accuracy]
+compile adam loss=dict(out=cce, aux=bce) metrics=dict(out=[accuracy], aux=[auc])
 """,
     "residual_project": """\
 input 8x8x3
