@@ -110,3 +110,54 @@ def test_headless_run_prints_epochs_and_leaves_an_image(tmp_path: Path) -> None:
     assert "application/vnd.jupyter.widget-view+json" not in mimetypes  # no widget noise
     assert not [o for o in outputs if o.output_type == "error" or getattr(o, "name", "") == "stderr"
                 and "Traceback" in o.get("text", "")]
+
+
+IPYKERNEL7_PYTHON = os.environ.get("KMAGIC_IPYKERNEL7_PYTHON")
+
+
+@pytest.mark.skipif(not IPYKERNEL7_PYTHON, reason="set KMAGIC_IPYKERNEL7_PYTHON to a Python with ipykernel 7")
+@pytest.mark.parametrize("route", ["plain", "fit_async"])
+def test_stop_button_on_ipykernel_7(route: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ipykernel 7: a plain fit handles the click only after the cell; ``await fit_async`` handles it mid-fit."""
+    import json
+
+    from jupyter_client.manager import start_new_kernel
+
+    spec = tmp_path / "kernels" / "ipykernel7"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [IPYKERNEL7_PYTHON, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "ipykernel 7", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    km, kc = start_new_kernel(kernel_name="ipykernel7", env=_kernel_env(KMAGIC_FRONTEND="widget"), cwd=str(ROOT))
+    try:
+        assert kc.execute_interactive(SETUP + "\nimport ipykernel\nfrom kmagic.widgets.dashboard import fit_async",
+                                      timeout=180)["content"]["status"] == "ok"
+        assert int(_user_expression(kc, "ipykernel.version_info[0]")) >= 7
+        fit = "model.fit(x, y, epochs=8, batch_size=16, verbose=0, callbacks=[dash])"
+        if route == "fit_async":
+            fit = "await fit_async(model, x, y, epochs=8, batch_size=16, verbose=0, callbacks=[dash])"
+        msg_id = kc.execute(f"fit = {fit}")
+        comm_id, updates, clicked = None, 0, False
+        while True:
+            msg = kc.get_iopub_msg(timeout=300)
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "comm_open" and "_esm" in content.get("data", {}).get("state", {}):
+                comm_id = content["comm_id"]
+            elif kind == "comm_msg" and content.get("comm_id") == comm_id and content["data"].get("method") == "custom":
+                updates += 1
+                if updates == 3 and not clicked:
+                    click = {"comm_id": comm_id, "data": {"method": "custom", "content": {"type": "stop"}}}
+                    kc.shell_channel.send(kc.session.msg("comm_msg", click))
+                    clicked = True
+            elif (kind == "status" and content["execution_state"] == "idle"
+                  and msg["parent_header"].get("msg_id") == msg_id):
+                break
+        epochs_run = int(_user_expression(kc, "len(fit.history['loss'])"))
+        if route == "fit_async":
+            assert epochs_run == 1 and _user_expression(kc, "dash.history.stop_reason") == "'Stop button'"
+        else:
+            assert epochs_run == 8  # documented limitation: the click waited for the cell
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
