@@ -407,7 +407,8 @@ def _value_text(value: Any) -> str:
         items = ", ".join(_value_text(v) for v in value)
         return f"({items}{',' if len(value) == 1 else ''})"
     if isinstance(value, dict) and "class_name" in value and "config" in value:
-        settings = {k: v for k, v in (value.get("config") or {}).items() if v is not None}
+        # a layer object as a value (activation=LeakyReLU(...)) carries name, trainable and dtype: not arguments
+        settings = {k: v for k, v in (value.get("config") or {}).items() if v is not None and k not in _SKIP_KEYS}
         args = ", ".join(f"{k}={_value_text(v)}" for k, v in settings.items())
         return f"{value['class_name']}({args})"
     if isinstance(value, dict) and all(isinstance(k, str) and k.isidentifier() for k in value):
