@@ -146,6 +146,49 @@ def test_1b_cell_switches_language_while_typing(page: Any, artifacts: Path) -> N
     page.keyboard.press("Escape")
 
 
+# The theme variable each token kind takes its colour from (JupyterLab's highlight style).
+THEME_COLOURS = {
+    "keyword": "--jp-mirror-editor-keyword-color",
+    "layer": "--jp-mirror-editor-def-color",
+    "activation": "--jp-mirror-editor-atom-color",
+    "number": "--jp-mirror-editor-number-color",
+    "reference": "--jp-mirror-editor-variable-2-color",
+    "interpolation": "--jp-mirror-editor-string-2-color",
+    "comment": "--jp-mirror-editor-comment-color",
+    "magic": "--jp-mirror-editor-meta-color",
+}
+_RESOLVE_JS = """(names) => names.map((name) => {
+  const probe = document.createElement('span');
+  probe.style.color = `var(${name})`;
+  document.body.appendChild(probe);
+  const colour = getComputedStyle(probe).color;
+  probe.remove();
+  return colour;
+})"""
+
+
+def _pick_theme(page: Any, theme: str) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").click()
+    page.locator(".lm-Menu-itemLabel", has_text="Theme").first.hover()
+    page.locator(".lm-Menu-itemLabel", has_text=theme).first.click()
+    light = "false" if "Dark" in theme else "true"
+    page.wait_for_selector(f"body[data-jp-theme-light='{light}']", state="attached", timeout=20_000)
+    page.keyboard.press("Escape")
+
+
+@pytest.mark.parametrize("theme", ["JupyterLab Dark", "JupyterLab Light"])
+def test_1c_colours_follow_the_theme(page: Any, artifacts: Path, theme: str) -> None:
+    _pick_theme(page, theme)
+    found = kinds(tokens(page, KMODEL_CELL))
+    kmodel_tokens = tokens(page, KMODEL_CELL)
+    expected = dict(zip(THEME_COLOURS, page.evaluate(_RESOLVE_JS, list(THEME_COLOURS.values())), strict=True))
+    for kind, colour in expected.items():
+        word = sorted(found[kind])[0]
+        (actual,) = {style[0] for style in style_of(kmodel_tokens, word)}
+        assert actual == colour, f"{kind} {word!r}: {actual} is not {THEME_COLOURS[kind]} ({colour}) in {theme}"
+    _shot(page, artifacts, f"1c-{theme.split()[-1].lower()}", cell(page, KMODEL_CELL))
+
+
 def test_2_running_kmodel_shows_the_model_card(page: Any, artifacts: Path) -> None:
     run_and_wait(page, SETUP_CELL, timeout=120)
     assert not error_outputs(page, SETUP_CELL), error_outputs(page, SETUP_CELL)
