@@ -12,9 +12,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# Installs kmagic (editable, CPU TensorFlow, test tools); builds the JupyterLab extension with jlpm.
+# Installs kmagic (editable, TensorFlow, test tools); builds the JupyterLab extension with jlpm.
 $(STAMP): pyproject.toml labextension/package.json | $(BIN)/python
-	$(BIN)/python -m pip install -q -e ".[cpu,test]"
+	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
 install: $(STAMP)
