@@ -299,6 +299,11 @@ class _Builder:
     def _projection(self, op: Op, in_shape: tuple, out_shape: tuple) -> tuple[Any, str]:
         rank = len(in_shape) - 2
         channels = out_shape[-1]
+        if len(in_shape) != len(out_shape):
+            span = op.stmt.head.span
+            raise KmagicBuildError(f"'residual project' expected a body that keeps the rank of {in_shape}, received "
+                                   f"{out_shape}", span.line, span.column, source=op.stmt.source, width=span.width,
+                                   hint="Put gap, flatten or reshape before the 'residual project:' block.")
         if rank == 0:
             return self.k.layers.Dense(channels), f"layers.Dense({channels})"
         strides = []
