@@ -158,3 +158,21 @@ def test_kfit_on_a_dataset_without_y(data) -> None:
     assert shell.user_ns["net_history"].params["steps"] == 3
     norm = shell.user_ns["net"].layers[1]
     assert np.allclose(np.ravel(norm.mean), shell.user_ns["X"].mean(axis=0), rtol=1e-3)
+
+
+def test_kfit_interrupted_still_binds_the_history(data) -> None:
+    import keras
+
+    from kmagic.buildinfo import info_of
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    shell = data
+    shell.run_cell("%%kmodel net --input 4 --quiet\ndense 3 softmax\n")
+    info_of(shell.user_ns["net"]).fit_defaults["callbacks"] = [Interrupt()]
+    with capture_output(), pytest.raises(KeyboardInterrupt):
+        shell.run_line_magic("kfit", "net X y --epochs 5 --no-dashboard")
+    assert len(shell.user_ns["net_history"].history["loss"]) >= 1

@@ -15,7 +15,7 @@ from kmagic.diagram import DiagramNode, kind_of, render_svg
 from kmagic.model_stats import LayerStats, ModelStats, human_bytes, human_count, model_stats
 
 #: The diagram beside the table: a thumbnail at most this wide; ``--plot`` draws it at PLOT_SCALE.
-CARD_DIAGRAM_WIDTH = 240
+CARD_DIAGRAM_WIDTH = 360
 CARD_SCALE = 0.75
 PLOT_SCALE = 1.5
 _CSS = (
@@ -86,7 +86,8 @@ class ModelCard:
         for row in self.stats.layers:
             origin = (f"<code>{row.origin_line}: {escape(row.origin)}</code>" if row.origin else "")
             body.append(
-                f"<tr><td>{escape(row.name)}</td><td>{escape(row.cls)}</td><td>{escape(row.output_shape)}</td>"
+                f"<tr><td>{escape(row.name)}</td><td>{escape(row.cls)}</td>"
+                f'<td style="white-space:nowrap">{escape(row.output_shape)}</td>'
                 f'<td class="num">{row.trainable:,}</td><td class="num">{row.non_trainable:,}</td>'
                 f'<td class="num">{_macs(row)}</td><td>{escape(", ".join(row.inputs))}</td><td>{origin}</td></tr>'
             )
