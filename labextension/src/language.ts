@@ -108,6 +108,10 @@ export interface IKmodelState {
   started: boolean;
   /** Names of blocks defined so far (`block down(f):`, `%%kblock down(f)`), lower case. */
   blocks: Set<string>;
+  /** Indentation of the current (last non-blank) line. */
+  indent: number;
+  /** The current line opens a block: it ends with `:` (before any comment). */
+  opens: boolean;
 }
 
 const NUMBER = /^(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?(?![\w])/i;
@@ -186,10 +190,20 @@ function token(stream: StringStream, state: IKmodelState): TokenKind | null {
     state.statementStart = true;
     state.magicLine = false;
     state.defining = 'nothing';
+    state.indent = stream.indentation();
+    state.opens = false;
   }
   if (stream.eatSpace()) {
     return null;
   }
+  const kind = readToken(stream, state);
+  if (kind !== 'comment') {
+    state.opens = kind === 'punctuation' && stream.current() === ':';
+  }
+  return kind;
+}
+
+function readToken(stream: StringStream, state: IKmodelState): TokenKind {
   const first = !state.started;
   state.started = true;
   if (first) {
@@ -247,13 +261,18 @@ export const kmodelParser: StreamParser<IKmodelState> = {
     defining: 'nothing',
     magicLine: false,
     blocks: new Set<string>(),
-    started: false
+    started: false,
+    indent: 0,
+    opens: false
   }),
   copyState: state => ({ ...state, blocks: new Set(state.blocks) }),
   token: (stream, state) => {
     const kind = token(stream, state);
     return kind === null ? null : `kmodel_${kind}`;
   },
+  // A new line keeps the previous line's indentation, one unit deeper after `:`.
+  indent: (state, _textAfter, context) =>
+    state.opens ? state.indent + context.unit : state.indent,
   languageData: { commentTokens: { line: '#' } },
   tokenTable: TOKEN_TABLE
 };

@@ -60,8 +60,9 @@ changed = any(not np.allclose(a, b) for a, b in zip(w_before, net.get_weights())
 print(f"EPOCHS_RUN={len(net_history.epoch)} WEIGHTS_CHANGED={changed}")
 print(f"PREDICT_SHAPE={net.predict(X[:3], verbose=0).shape}")"""
 ACTIVATIONS = "%kactivations net {X[:4]}"
-CELLS = [SETUP, KMODEL, PYTHON_TWIN, FIT, CHECK, ACTIVATIONS]
-SETUP_CELL, KMODEL_CELL, TWIN_CELL, FIT_CELL, CHECK_CELL, ACT_CELL = range(len(CELLS))
+SCRATCH = ""  # typed into by the editing tests, never run
+CELLS = [SETUP, KMODEL, PYTHON_TWIN, FIT, CHECK, ACTIVATIONS, SCRATCH]
+SETUP_CELL, KMODEL_CELL, TWIN_CELL, FIT_CELL, CHECK_CELL, ACT_CELL, SCRATCH_CELL = range(len(CELLS))
 
 # Every token kind of the language, with words of the cell above that must carry it.
 EXPECTED_KINDS = {
@@ -144,6 +145,16 @@ def test_1b_cell_switches_language_while_typing(page: Any, artifacts: Path) -> N
         "(el) => !el.querySelector('.cm-kmodel-layer')", arg=twin.element_handle(), timeout=10_000)
     assert not kinds(tokens(page, TWIN_CELL))
     page.keyboard.press("Escape")
+
+
+def test_1d_enter_indents_after_a_block_header(page: Any) -> None:
+    scratch = cell(page, SCRATCH_CELL)
+    scratch.locator(".cm-content").click()
+    page.keyboard.type("%%kmodel scratch\ninput 8\nrepeat 2:\ndense 4 relu\n# done\ndense 1")
+    page.keyboard.press("Escape")
+    lines = scratch.locator(".cm-line").all_inner_texts()
+    assert lines[-3:] == ["    dense 4 relu", "    # done", "    dense 1"], lines
+    assert "repeat" in kinds(tokens(page, SCRATCH_CELL))["keyword"]
 
 
 # The theme variable each token kind takes its colour from (JupyterLab's highlight style).
