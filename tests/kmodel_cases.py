@@ -158,9 +158,9 @@ conv 4 3 same relu
 residual project:
     conv 8 3 same strides=2
     conv 8 3 same
+gap
 residual project:
-    gap
-    dense 6
+    dense 6 relu
 dense 2 softmax
 """,
     "inception": """\
