@@ -157,6 +157,35 @@ def test_1d_enter_indents_after_a_block_header(page: Any) -> None:
     assert "repeat" in kinds(tokens(page, SCRATCH_CELL))["keyword"]
 
 
+def _cell_text(page: Any, index: int) -> str:
+    return "\n".join(cell(page, index).locator(".cm-line").all_inner_texts())
+
+
+def test_1e_menu_and_palette_insert_starter_cells(page: Any, artifacts: Path) -> None:
+    cell(page, SCRATCH_CELL).click()
+    page.keyboard.press("Escape")
+    n_before = page.locator(".jp-Notebook .jp-Cell").count()
+    # the kmagic menu
+    page.locator(".lm-MenuBar-itemLabel", has_text="kmagic").click()
+    page.locator(".lm-Menu-itemLabel", has_text="Insert kmodel starter").hover()
+    page.locator(".lm-Menu-itemLabel", has_text="CNN image classifier").click()
+    page.wait_for_function(f"document.querySelectorAll('.jp-Notebook .jp-Cell').length === {n_before + 1}")
+    assert _cell_text(page, n_before).startswith("%%kmodel cnn\n"), _cell_text(page, n_before)
+    cell(page, n_before).locator(".cm-kmodel-layer").first.wait_for(timeout=10_000)
+    # the command palette
+    page.keyboard.press("Escape")
+    page.keyboard.press("Control+Shift+C")
+    palette = page.locator(".lm-CommandPalette-input")
+    palette.wait_for(timeout=10_000)
+    palette.fill("Insert kmodel starter: Transformer")
+    page.locator(".lm-CommandPalette-item", has_text="Transformer block").first.click()
+    page.wait_for_function(f"document.querySelectorAll('.jp-Notebook .jp-Cell').length === {n_before + 2}")
+    text = _cell_text(page, n_before + 1)
+    assert text.startswith("%%kmodel transformer\n") and "block encoder(" in text, text
+    assert "layer" in kinds(tokens(page, n_before + 1))
+    _shot(page, artifacts, "1e-starters")
+
+
 # The theme variable each token kind takes its colour from (JupyterLab's highlight style).
 THEME_COLOURS = {
     "keyword": "--jp-mirror-editor-keyword-color",
