@@ -290,10 +290,11 @@ class _Builder:
             self._origin(projection, op.stmt)
             codes.append(code)
         dtype = self.setup.layer_dtype(op.out in self.output_ids)
-        add = self.k.layers.Add(dtype=dtype) if dtype else self.k.layers.Add()
+        add_kwargs = {key: value for key, value in (("dtype", dtype), ("name", op.name)) if value}
+        add = self.k.layers.Add(**add_kwargs)
         self.tensors[op.out] = add([shortcut, body])
         self._origin(add, op.stmt)
-        add_code = "layers.Add()" if not dtype else f"layers.Add(dtype={dtype!r})"
+        add_code = "layers.Add(" + ", ".join(f"{key}={value!r}" for key, value in add_kwargs.items()) + ")"
         self.recording.layers.append(LayerCode(op.out, add_code, op.inputs, True, op.stmt, extra=codes))
 
     def _projection(self, op: Op, in_shape: tuple, out_shape: tuple) -> tuple[Any, str]:

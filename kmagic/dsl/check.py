@@ -539,7 +539,7 @@ class _Checker:
                               received="more after expanding blocks")
         op = Op(kind, self.next_id, inputs, stmt, **fields)
         self.next_id += 1
-        if stmt.alias is not None and kind != "residual" and stmt.word not in self.blocks:
+        if stmt.alias is not None and stmt.word not in self.blocks:
             op.name = self._layer_name(stmt.alias.name)
             self._define(stmt.alias, op.out, stmt)
         self.ops.append(op)
