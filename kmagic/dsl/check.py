@@ -285,6 +285,8 @@ class _Checker:
             for node in block.body:
                 cursor = self.node(node, cursor)
             self.scopes.pop()
+        if header.alias is not None and cursor is not None:
+            self._define(header.alias, cursor, header)
         return cursor
 
     def _residual(self, block: ast.Block, cursor: int | None) -> int:
@@ -318,6 +320,8 @@ class _Checker:
             end = start
             for child in node.body:
                 end = self.node(child, end)
+            if node.header.alias is not None:
+                self._define(node.header.alias, end, node.header)
             ends.append(end)
         if len(ends) < 2:
             raise self._error(KmagicValueError, f"expected at least two 'branch:' blocks inside '{header.word}:'",
