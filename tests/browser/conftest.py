@@ -12,6 +12,7 @@ Screenshots go to artifacts/browser/ (gitignored).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -19,6 +20,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -203,7 +205,6 @@ def start_jupyter(frontend: str, base: Path, extension: Path) -> JupyterApp:
         JUPYTER_RUNTIME_DIR=str(runtime),
         IPYTHONDIR=str(ipython),
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        KMAGIC_FRONTEND="widget",
         TF_CPP_MIN_LOG_LEVEL="2",
     )
     env.pop("JUPYTER_PATH", None)
@@ -241,26 +242,33 @@ def stop_jupyter(app: JupyterApp) -> None:
             app.process.wait(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, built_labextension: Path, browser: Any) -> Iterator[JupyterApp]:
-    app = start_jupyter("lab", tmp_path_factory.mktemp("lab"), built_labextension)
+@contextlib.contextmanager
+def running_jupyter(frontend: str, extension: Path) -> Iterator[JupyterApp]:
+    # Not under pytest's tmp_path: the kernel must not see "pytest" in its server's
+    # command line, or kmagic would (rightly) take it for a headless run.
+    base = Path(tempfile.mkdtemp(prefix=f"kmagic-{frontend}-"))
+    app = start_jupyter(frontend, base, extension)
     try:
         yield app
     finally:
         stop_jupyter(app)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def notebook7(tmp_path_factory: pytest.TempPathFactory, built_labextension: Path, browser: Any) -> Iterator[JupyterApp]:
+def lab(built_labextension: Path, browser: Any) -> Iterator[JupyterApp]:
+    with running_jupyter("lab", built_labextension) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def notebook7(built_labextension: Path, browser: Any) -> Iterator[JupyterApp]:
     try:
         import notebook  # noqa: F401
     except ImportError:
         pytest.skip("Notebook 7 (the `notebook` package) is not installed")
-    app = start_jupyter("notebook", tmp_path_factory.mktemp("nb7"), built_labextension)
-    try:
+    with running_jupyter("notebook", built_labextension) as app:
         yield app
-    finally:
-        stop_jupyter(app)
 
 
 # -- pages --------------------------------------------------------------------------------
