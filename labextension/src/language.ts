@@ -18,7 +18,7 @@ import { Tag, tagHighlighter, tags as t } from '@lezer/highlight';
 
 import words from './words.json';
 
-/** The token kinds of kmodel, in the order the tokenizer tries them. */
+/** The token kinds of kmodel; each becomes a `cm-kmodel-<kind>` class. */
 export const TOKEN_KINDS = [
   'magic',
   'option',
