@@ -50,6 +50,11 @@ def built() -> dict[str, Any]:
     return {name: kmagic.build(text, seed=0) for name, text in PROGRAMS.items()}
 
 
+def test_worked_examples_have_the_documented_parameter_counts(built: dict[str, Any]) -> None:
+    counts = {name: built[name].count_params() for name in ("mnist_cnn", "text_classifier", "residual_32")}
+    assert counts == {"mnist_cnn": 1_199_882, "text_classifier": 670_033, "residual_32": 5_258}
+
+
 # ---------------------------------------------------------------------------- to_python
 
 
