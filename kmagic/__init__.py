@@ -61,3 +61,8 @@ def unload_ipython_extension(ipython: Any) -> None:
     from kmagic.magics import unregister
 
     unregister(ipython)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt JupyterLab extension lives (``jupyter labextension develop``)."""
+    return [{"src": "labextension", "dest": "kmagic-labextension"}]
