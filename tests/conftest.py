@@ -35,31 +35,48 @@ def _reraising_run_cell(shell: Any, original: Callable[..., Any]) -> Callable[..
     return run_cell
 
 
-@pytest.fixture(scope="session")
-def _ipython() -> Any:
+_OWN_SHELL: list[Any] = []
+
+
+def _activate_shell() -> tuple[Any, bool]:
+    """The process's InteractiveShell (made once, then reused); whether this module made it."""
     from IPython.core.interactiveshell import InteractiveShell
 
+    if InteractiveShell.initialized():
+        ip = InteractiveShell.instance()
+        return ip, bool(_OWN_SHELL) and ip is _OWN_SHELL[0]
+    if _OWN_SHELL:
+        ip = _OWN_SHELL[0]
+        for cls in type(ip)._walk_mro():  # make it the singleton again (get_ipython, display)
+            cls._instance = ip
+        return ip, True
     ip = InteractiveShell.instance()
-    if not getattr(ip, "_kmagic_reraises", False):
-        ip.run_cell = _reraising_run_cell(ip, ip.run_cell)
-        ip._kmagic_reraises = True
-    return ip
+    _OWN_SHELL.append(ip)
+    return ip, True
 
 
 @pytest.fixture
-def shell(_ipython: Any) -> Iterator[Any]:
-    """A real InteractiveShell with kmagic loaded; ``run_cell`` re-raises errors."""
-    ip = _ipython
+def shell() -> Iterator[Any]:
+    """A real InteractiveShell with kmagic loaded; ``run_cell`` re-raises errors (for this test only).
+
+    A shell this fixture made is hidden again after the test (not the singleton any more), so
+    tests that run without a shell (display() printing nothing, get_ipython() None) still do.
+    """
+    ip, own = _activate_shell()
+    ip.run_cell = _reraising_run_cell(ip, type(ip).run_cell.__get__(ip))
     if "kmagic" in ip.extension_manager.loaded:
         ip.run_line_magic("unload_ext", "kmagic")
     before = set(ip.user_ns)
     ip.run_line_magic("load_ext", "kmagic")
     yield ip
+    del ip.run_cell  # back to the class's run_cell for other tests
     if "kmagic" in ip.extension_manager.loaded:
         ip.run_line_magic("unload_ext", "kmagic")
     for name in set(ip.user_ns) - before:
         del ip.user_ns[name]
     ip.config.pop("KMagic", None)  # %config settings made by the test
+    if own:
+        type(ip).clear_instance()
     from kmagic import magics
 
     magics._BLOCK_LIBRARIES.pop(ip, None)
