@@ -202,9 +202,9 @@ def _usage_error(parser: argparse.ArgumentParser, message: str, expanded: Expand
             text = f"expected no more arguments for %{parser.prog}, received '{word}'"
         column = expanded.column_of(word)
         return KmagicUsageError(text, 1, column, source=expanded.source, width=len(word), hint=hint)
-    usage = parser.format_usage().strip()
-    return KmagicUsageError(f"%{parser.prog}: {message}", 1, 1, source=expanded.source,
-                            hint=f"Usage: {usage.removeprefix('usage: ')}")
+    usage = " ".join(parser.format_usage().replace("::", " ").split()).removeprefix("usage: ")
+    return KmagicUsageError(f"%{parser.prog}: {message}", 1, 1, source=expanded.source or None,
+                            hint=f"Usage: {usage}")
 
 
 def parse(magic: Callable[..., Any], line: str, namespace: Mapping[str, Any]) -> argparse.Namespace:

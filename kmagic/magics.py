@@ -82,13 +82,14 @@ class KMagic(Magics):
         return ModelCard(model, plot=plot, widget=widget)
 
     # ---------------------------------------------------------------- %%kmodel
-    @magic_arguments()
-    @argument("name", help="the variable the model is bound to")
-    @argument("--input", dest="input_shape", help="input shape when the body has no input line, e.g. 28x28x1")
-    @argument("--precision", help=f"precision policy: {', '.join(PRECISIONS)}")
-    @argument("--jit", help=f"XLA compilation: {', '.join(JIT_CHOICES)}")
-    @argument("--strategy", help=f"distribution strategy: {', '.join(STRATEGIES)}")
-    @argument("--seed", help="random seed for the initial weights")
+    @magic_arguments(name="%kmodel")
+    @argument("name", metavar="NAME", help="the variable the model is bound to")
+    @argument("--input", dest="input_shape", metavar="SHAPE",
+              help="input shape when the body has no input line: 28x28x1, ?x16, 100, (None, 16)")
+    @argument("--precision", metavar="P", help=f"precision policy: {', '.join(PRECISIONS)}")
+    @argument("--jit", metavar="J", help=f"XLA compilation: {', '.join(JIT_CHOICES)}")
+    @argument("--strategy", metavar="S", help=f"distribution strategy: {', '.join(STRATEGIES)}")
+    @argument("--seed", metavar="N", help="random seed for the initial weights")
     @argument("--quiet", action="store_true", help="show nothing")
     @argument("--plot", action="store_true", help="show the architecture diagram large")
     @no_var_expand
@@ -115,8 +116,8 @@ class KMagic(Magics):
         if not args.quiet:
             _display(self._card(model, plot=args.plot))
 
-    @magic_arguments()
-    @argument("header", nargs="+", help="NAME(params), e.g. down(f, k=3)")
+    @magic_arguments(name="%kblock")
+    @argument("header", nargs="+", metavar="NAME(params)", help="the block's name and parameters, e.g. down(f, k=3)")
     @no_var_expand
     @cell_magic
     def kblock(self, line: str, cell: str) -> None:
@@ -129,15 +130,15 @@ class KMagic(Magics):
 
     # ---------------------------------------------------------------- %kfit
     @magic_arguments()
-    @argument("name", help="the model")
-    @argument("x", help="training inputs: a variable name or {expression}")
-    @argument("y", nargs="?", help="training labels: a variable name or {expression}")
-    @argument("--epochs", help="number of epochs")
-    @argument("--batch-size", help="samples per batch")
-    @argument("--validation-split", help="fraction of the data held out for validation")
+    @argument("name", metavar="NAME", help="the model")
+    @argument("x", metavar="X", help="training inputs: a variable name or {expression}")
+    @argument("y", nargs="?", metavar="Y", help="training labels: a variable name or {expression}")
+    @argument("--epochs", metavar="N", help="number of epochs")
+    @argument("--batch-size", metavar="N", help="samples per batch")
+    @argument("--validation-split", metavar="F", help="fraction of the data held out for validation")
     @argument("--validation-data", nargs=2, metavar=("XV", "YV"), help="validation inputs and labels")
     @argument("--no-dashboard", action="store_true", help="one text line per epoch instead of the dashboard")
-    @argument("--steps-per-execution", help="batches per compiled call")
+    @argument("--steps-per-execution", metavar="N", help="batches per compiled call")
     @no_var_expand
     @line_magic
     def kfit(self, line: str) -> None:
@@ -196,7 +197,7 @@ class KMagic(Magics):
 
     # ---------------------------------------------------------------- views
     @magic_arguments()
-    @argument("name", help="the model")
+    @argument("name", metavar="NAME", help="the model")
     @argument("--plot", action="store_true", help="show the architecture diagram large")
     @no_var_expand
     @line_magic
@@ -206,10 +207,10 @@ class KMagic(Magics):
         _display(self._card(self._model(args.name, args), plot=args.plot))
 
     @magic_arguments()
-    @argument("name", help="the model")
-    @argument("x", help="input samples: a variable name or {expression}")
-    @argument("--layer", help="the layer shown first (name)")
-    @argument("--sample", help="the sample shown first (index into X)")
+    @argument("name", metavar="NAME", help="the model")
+    @argument("x", metavar="X", help="input samples: a variable name or {expression}")
+    @argument("--layer", metavar="NAME", help="the layer shown first")
+    @argument("--sample", metavar="N", help="the sample shown first (index into X)")
     @no_var_expand
     @line_magic
     def kactivations(self, line: str) -> None:
@@ -225,9 +226,9 @@ class KMagic(Magics):
             _display(shown)
 
     @magic_arguments()
-    @argument("name", help="the model")
-    @argument("x", nargs="?", help="inputs for gradient histograms (optional)")
-    @argument("y", nargs="?", help="labels for gradient histograms (optional)")
+    @argument("name", metavar="NAME", help="the model")
+    @argument("x", nargs="?", metavar="X", help="inputs for gradient histograms (optional)")
+    @argument("y", nargs="?", metavar="Y", help="labels for gradient histograms (optional)")
     @no_var_expand
     @line_magic
     def kweights(self, line: str) -> None:
@@ -242,8 +243,8 @@ class KMagic(Magics):
 
     # ---------------------------------------------------------------- files
     @magic_arguments()
-    @argument("name", help="the model")
-    @argument("path", help="file: .keras, .h5, or .json (+ .weights.h5 beside it)")
+    @argument("name", metavar="NAME", help="the model")
+    @argument("path", metavar="PATH", help="file: .keras, .h5, or .json (+ .weights.h5 beside it)")
     @no_var_expand
     @line_magic
     def ksave(self, line: str) -> None:
@@ -257,8 +258,8 @@ class KMagic(Magics):
         print(f"kmagic: saved {model.name} to {path}")
 
     @magic_arguments()
-    @argument("name", help="the variable the loaded model is bound to")
-    @argument("path", help="a .keras, .h5 or .json file")
+    @argument("name", metavar="NAME", help="the variable the loaded model is bound to")
+    @argument("path", metavar="PATH", help="a .keras, .h5 or .json file")
     @argument("--summary", action="store_true", help="show the model card")
     @no_var_expand
     @line_magic
@@ -275,8 +276,8 @@ class KMagic(Magics):
             _display(self._card(model))
 
     @magic_arguments()
-    @argument("name", help="the model")
-    @argument("--to", dest="target", help="write the code to this .py file instead of printing it")
+    @argument("name", metavar="NAME", help="the model")
+    @argument("--to", dest="target", metavar="FILE", help="write the code to this .py file instead of printing it")
     @no_var_expand
     @line_magic
     def kexport(self, line: str) -> None:
