@@ -211,7 +211,8 @@ def parse(magic: Callable[..., Any], line: str, namespace: Mapping[str, Any]) ->
     """Parse a magic line with the magic's ``magic_arguments`` parser, values substituted back."""
     from IPython.core.error import UsageError
 
-    parser: argparse.ArgumentParser = magic.parser  # type: ignore[attr-defined]
+    build = getattr(magic, "build_parser", None)
+    parser: argparse.ArgumentParser = build() if build is not None else magic.parser  # type: ignore[attr-defined]
     expanded = expand(line, namespace)
     try:
         args = parser.parse_args(expanded.argv)

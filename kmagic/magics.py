@@ -43,6 +43,27 @@ def _is_model(obj: Any) -> bool:
     return all(hasattr(obj, attr) for attr in ("layers", "fit", "predict", "count_params"))
 
 
+def lazy_magic_arguments(name: str | None = None) -> Any:
+    """IPython's ``magic_arguments``, with the parser and the generated help built on first use.
+
+    Building eleven argparse parsers (and their help text) at class creation
+    was most of ``%load_ext``'s time. ``%magic?`` still shows the help made
+    from the ``@argument`` lines: IPython's inspector asks ``getdoc()`` first.
+    """
+
+    def decorate(func: Any) -> Any:
+        def build_parser() -> Any:
+            if "parser" not in func.__dict__:
+                magic_arguments(name)(func)  # appends itself, builds func.parser and func.__doc__
+            return func.parser
+
+        func.build_parser = build_parser
+        func.getdoc = lambda: (build_parser(), func.__doc__)[1]
+        return func
+
+    return decorate
+
+
 @magics_class
 class KMagic(Magics):
     """kmagic's magics and their settings (``%config KMagic``)."""
@@ -82,7 +103,7 @@ class KMagic(Magics):
         return ModelCard(model, plot=plot, widget=widget)
 
     # ---------------------------------------------------------------- %%kmodel
-    @magic_arguments(name="%kmodel")
+    @lazy_magic_arguments(name="%kmodel")
     @argument("name", metavar="NAME", help="the variable the model is bound to")
     @argument("--input", dest="input_shape", metavar="SHAPE",
               help="input shape when the body has no input line: 28x28x1, ?x16, 100, (None, 16)")
@@ -116,8 +137,8 @@ class KMagic(Magics):
         if not args.quiet:
             _display(self._card(model, plot=args.plot))
 
-    @magic_arguments(name="%kblock")
-    @argument("header", nargs="+", metavar="NAME(params)", help="the block's name and parameters, e.g. down(f, k=3)")
+    @lazy_magic_arguments(name="%kblock")
+    @argument("header", metavar="NAME(params)", help="the block's name and parameters, e.g. down(f, k=3)")
     @no_var_expand
     @cell_magic
     def kblock(self, line: str, cell: str) -> None:
@@ -129,7 +150,7 @@ class KMagic(Magics):
         self.blocks[block.name] = block
 
     # ---------------------------------------------------------------- %kfit
-    @magic_arguments()
+    @lazy_magic_arguments()
     @argument("name", metavar="NAME", help="the model")
     @argument("x", metavar="X", help="training inputs: a variable name or {expression}")
     @argument("y", nargs="?", metavar="Y", help="training labels: a variable name or {expression}")
@@ -196,7 +217,7 @@ class KMagic(Magics):
         return training.epoch_text_callback(stop_on_nan=self.stop_on_nan)
 
     # ---------------------------------------------------------------- views
-    @magic_arguments()
+    @lazy_magic_arguments()
     @argument("name", metavar="NAME", help="the model")
     @argument("--plot", action="store_true", help="show the architecture diagram large")
     @no_var_expand
@@ -206,7 +227,7 @@ class KMagic(Magics):
         args = self._parse(self.ksummary, line)
         _display(self._card(self._model(args.name, args), plot=args.plot))
 
-    @magic_arguments()
+    @lazy_magic_arguments()
     @argument("name", metavar="NAME", help="the model")
     @argument("x", metavar="X", help="input samples: a variable name or {expression}")
     @argument("--layer", metavar="NAME", help="the layer shown first")
@@ -225,7 +246,7 @@ class KMagic(Magics):
         if shown is not None:
             _display(shown)
 
-    @magic_arguments()
+    @lazy_magic_arguments()
     @argument("name", metavar="NAME", help="the model")
     @argument("x", nargs="?", metavar="X", help="inputs for gradient histograms (optional)")
     @argument("y", nargs="?", metavar="Y", help="labels for gradient histograms (optional)")
@@ -242,7 +263,7 @@ class KMagic(Magics):
             _display(shown)
 
     # ---------------------------------------------------------------- files
-    @magic_arguments()
+    @lazy_magic_arguments()
     @argument("name", metavar="NAME", help="the model")
     @argument("path", metavar="PATH", help="file: .keras, .h5, or .json (+ .weights.h5 beside it)")
     @no_var_expand
@@ -257,7 +278,7 @@ class KMagic(Magics):
         kmagic.save(model, path)
         print(f"kmagic: saved {model.name} to {path}")
 
-    @magic_arguments()
+    @lazy_magic_arguments()
     @argument("name", metavar="NAME", help="the variable the loaded model is bound to")
     @argument("path", metavar="PATH", help="a .keras, .h5 or .json file")
     @argument("--summary", action="store_true", help="show the model card")
@@ -275,7 +296,7 @@ class KMagic(Magics):
         if args.summary:
             _display(self._card(model))
 
-    @magic_arguments()
+    @lazy_magic_arguments()
     @argument("name", metavar="NAME", help="the model")
     @argument("--to", dest="target", metavar="FILE", help="write the code to this .py file instead of printing it")
     @no_var_expand
@@ -293,7 +314,7 @@ class KMagic(Magics):
         print(f"kmagic: wrote {args.target}")
 
     # ---------------------------------------------------------------- listings
-    @magic_arguments()
+    @lazy_magic_arguments()
     @no_var_expand
     @line_magic
     def kmodels(self, line: str) -> None:
@@ -301,7 +322,7 @@ class KMagic(Magics):
         self._parse(self.kmodels, line)
         print(list_models(self.shell.user_ns, self.blocks))
 
-    @magic_arguments()
+    @lazy_magic_arguments()
     @no_var_expand
     @line_magic
     def kdevice(self, line: str) -> None:
