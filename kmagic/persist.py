@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tempfile
@@ -50,6 +51,20 @@ def _atomic(path: Path) -> Iterator[Path]:
             temp.unlink()
 
 
+@contextmanager
+def _compile_config_kept(model: Any) -> Iterator[None]:
+    """Keras's HDF5 writer pops the optimizer out of the model's compile config in place;
+    put it back, so a later save of the same model still records its optimizer."""
+    holder = getattr(model, "_compile_config", None)
+    config = getattr(holder, "config", None)
+    kept = copy.deepcopy(config) if isinstance(config, dict) else None
+    try:
+        yield
+    finally:
+        if kept is not None:
+            holder.config = kept
+
+
 def save(model: Any, path: str | os.PathLike[str]) -> Path:
     """Save ``model`` by extension: .keras (whole model), .h5 (HDF5), .json (+ .weights.h5 beside it).
 
@@ -65,7 +80,7 @@ def save(model: Any, path: str | os.PathLike[str]) -> Path:
             with _atomic(target) as temp_json:
                 temp_json.write_text(model.to_json(indent=2))
         else:
-            with _atomic(target) as temp:
+            with _atomic(target) as temp, _compile_config_kept(model):
                 model.save(str(temp))
                 if kind == ".h5":
                     _add_architecture(temp, model)

@@ -319,14 +319,11 @@ def test_custom_layer_instance_by_interpolation(custom_layers: tuple[type, type]
 # ---------------------------------------------------------------------------- known defects
 
 
-@pytest.mark.xfail(strict=True, reason="bug: 'ReLU' resolves to the relu alias (Activation), so ReLU's own "
-                   "arguments are refused; DSL.md §3 says any Keras class name works")
 def test_class_name_relu_takes_its_own_arguments() -> None:
     built = kmagic.build("input 8\nReLU 6.0")
     assert_same_model(built, chain((8,), keras().layers.ReLU(6.0)))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: 'Softmax axis=1' resolves to Activation('softmax'), which has no axis")
 def test_class_name_softmax_takes_axis() -> None:
     built = kmagic.build("input 4x3\nSoftmax axis=1")
     assert_same_model(built, chain((4, 3), keras().layers.Softmax(axis=1)))

@@ -477,15 +477,11 @@ def test_seed_must_be_a_non_negative_integer() -> None:
 # ---------------------------------------------------------------------------- known defects
 
 
-@pytest.mark.xfail(strict=True, reason="bug: @references on a merge-block header ('concat @x:') are dropped "
-                   "unchecked (check.py _merge_block: replace(header, refs=())), so even an unknown name builds")
 def test_references_on_a_merge_block_header_are_not_ignored() -> None:
     with pytest.raises(kmagic.KmagicError):
         kmagic.build("input 6\nconcat @nowhere:\n    branch: dense 2\n    branch: dense 3")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a call's span covers only its name (parser.py call()), so a "
-                   "statement ending in a call is cut short in origins and to_python comments")
 def test_origin_text_keeps_a_trailing_call() -> None:
     model = kmagic.build("input 8\ndense 4 kernel_regularizer=l2(1e-4)")
     texts = [origin.text for origin in info_of(model).origins.values()]

@@ -289,9 +289,6 @@ def test_load_keeps_the_compile_settings(suffix: str, tmp_path: Path) -> None:
     assert loaded.loss == "categorical_crossentropy"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: kmagic.save(model, '*.h5') lets Keras's legacy HDF5 writer pop "
-                   "'optimizer' from model._compile_config in place, so a later .json save of the same model "
-                   "loads back with RMSprop (model_from_json's default)")
 def test_saving_h5_does_not_change_what_a_later_json_save_holds(tmp_path: Path) -> None:
     model = kmagic.build("input 6\ndense 3 softmax\ncompile sgd cce", seed=0)
     kmagic.save(model, tmp_path / "first.h5")

@@ -244,9 +244,10 @@ class _Checker:
         spec, class_name = self._resolve_layer_word(head, stmt)
         is_merge = (spec is not None and spec.merge) or class_name in _MERGE_CLASSES
         is_attention = (spec is not None and spec.keras == "MultiHeadAttention") or class_name in _ATTENTION
-        kind = "merge" if is_merge else "attention" if is_attention else "layer"
+        list_attention = class_name in _LIST_ATTENTION
+        kind = "merge" if is_merge or list_attention else "attention" if is_attention else "layer"
         args, kwargs = self._assign_words(stmt, spec, class_name)
-        inputs = self._inputs_for(stmt, cursor, merge=is_merge, attention=is_attention)
+        inputs = self._inputs_for(stmt, cursor, merge=is_merge, attention=is_attention or list_attention)
         return self._emit(kind, inputs, stmt, word=word, spec=spec, class_name=class_name, args=args,
                           kwargs=kwargs).out
 
@@ -310,6 +311,9 @@ class _Checker:
 
     def _merge_block(self, block: ast.Block, cursor: int | None) -> int:
         header = block.header
+        if header.refs:
+            raise self._error(KmagicSyntaxError, f"expected no @references on '{header.word}:' (each branch reads "
+                              "the block's input)", header.refs[0].span, header, received=f"@{header.refs[0].name}")
         start = self._require_cursor(cursor, header)
         ends: list[int] = []
         for node in block.body:
@@ -426,6 +430,9 @@ class _Checker:
     def _resolve_layer_word(self, head: ast.Word, stmt: ast.Statement) -> tuple[registry.LayerSpec | None, str | None]:
         word = head.name.lower()
         spec = registry.LAYER_ALIASES.get(word)
+        exact_class = registry.keras_class_for(word)
+        if exact_class == head.name and (spec is None or spec.keras != exact_class):
+            return None, exact_class  # ``ReLU 6.0``, ``Softmax``, ``Attention``: the class as spelled
         if spec is not None:
             return spec, spec.keras if isinstance(spec.keras, str) else None
         if word in registry.ACTIVATION_WORDS:
@@ -585,6 +592,8 @@ class _Checker:
 
 _MERGE_CLASSES = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot"}
 _ATTENTION = {"MultiHeadAttention", "GroupQueryAttention"}
+#: Attention layers that take their inputs as one list: ``Attention @q @v``.
+_LIST_ATTENTION = {"Attention", "AdditiveAttention"}
 #: Words that are legitimate string values although close to an activation or padding word.
 _OTHER_STRING_WORDS = {"horizontal", "vertical", "horizontal_and_vertical", "sum", "mul", "ave", "concat",
                        "reflect", "wrap", "constant", "nearest", "bilinear", "bicubic", "int", "multi_hot",

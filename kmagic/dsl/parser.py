@@ -111,7 +111,7 @@ class _ToAst(Transformer):
         self._refuse_python(func, name)
         args = self._values(items)
         kwargs = tuple(item for item in items if isinstance(item, ast.KeyArg))
-        return ast.Call(func, args, kwargs, ast.Span(self.line, name.column, len(func)))
+        return ast.Call(func, args, kwargs, self._bracket_span(name, items[-1] if items else None))
 
     def kwarg(self, key: Token, value: ast.Value) -> ast.KeyArg:
         self._refuse_python(str(key), key)
