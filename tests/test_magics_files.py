@@ -154,3 +154,20 @@ def test_kweights_with_and_without_data(shell, fake_views) -> None:
     assert fake_views["weights"] == (shell.user_ns["net"], None, None)
     shell.run_line_magic("kweights", "net X y")
     assert fake_views["weights"][1] is shell.user_ns["X"] and fake_views["weights"][2] is shell.user_ns["y"]
+
+
+def test_kactivations_and_kweights_with_the_real_views(shell) -> None:
+    pytest.importorskip("kmagic.widgets.activations")
+    pytest.importorskip("kmagic.widgets.weights")
+    shell.run_cell(CNN)
+    shell.user_ns.update(X=np.random.default_rng(0).normal(size=(3, 8, 8, 1)).astype("float32"),
+                         y=np.array([0, 1, 2]))
+    with capture_output() as activations:
+        shell.run_line_magic("kactivations", "net X --sample 2")
+    with capture_output() as weights:
+        shell.run_line_magic("kfit", "net X y --epochs 1 --no-dashboard")
+        weights.outputs.clear()
+        shell.run_line_magic("kweights", "net X y")
+    for captured in (activations, weights):
+        data = captured.outputs[-1].data
+        assert "'net'" in data["text/plain"] and ({"text/html", "image/png"} & set(data))
