@@ -8,6 +8,7 @@ message. (The end-to-end run in JupyterLab is tests/browser.)
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import shutil
@@ -90,52 +91,58 @@ def test_dashboard_javascript_draws_and_sends_stop(tmp_path: Path, monkeypatch: 
     (tmp_path / "index.html").write_text(PAGE.format(css=(STATIC / "dashboard.css").read_text(),
                                                      state=json.dumps(state)))
     errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking",
-                                                                      "--allow-file-access-from-files"])
-        page = browser.new_page(viewport={"width": 1100, "height": 900})
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        page.goto((tmp_path / "index.html").as_uri())
-        page.wait_for_function("window.ready === true", timeout=10_000)
-        assert page.evaluate("window.sent") == [{"type": "sync"}]  # a new view asks for everything
-        # The kernel's reply to the sync (nothing recorded yet), then the updates up to mid-training.
-        page.evaluate("(m) => window.feed(m)", {"type": "reset", "points": {
-            "batch": {"start": 0, "x": [], "y": {}}, "epoch": {"start": 0, "x": [], "y": {}},
-            "lr": {"start": 0, "points": []}}})
-        half = len(messages) // 2
-        for message in messages[:half]:
-            page.evaluate("(m) => window.feed(m)", message)
-        page.wait_for_timeout(200)
-        stats = page.inner_text(".kmagic-stats")
-        assert "epoch" in stats and "step" in stats and "samples/s" in stats, stats
-        assert page.locator(".kmagic-chart canvas").count() == 2  # loss, accuracy
-        assert page.inner_text(".kmagic-state") == "running"
-        # Canvases hold drawn pixels (curves), not just a blank area.
-        inked = page.evaluate("""() => [...document.querySelectorAll('.kmagic-chart canvas')].map((c) => {
-            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-            let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; })""")
-        assert all(n > 500 for n in inked), inked
-        # The Stop button sends exactly what the kernel handles.
-        page.click(".kmagic-stop")
-        assert page.evaluate("window.sent")[-1] == {"type": "stop"}
-        assert page.is_disabled(".kmagic-stop")
-        # The rest of the fit, then a NaN status: the warning shows; the end state shows.
-        for message in messages[half:]:
-            page.evaluate("(m) => window.feed(m)", message)
-        final = dict(messages[-1]["status"], nan_detected=True, nan_at=[3, 2], stopped_early=True,
-                     stop_reason="Stop button")
-        page.evaluate("(m) => window.feed(m)", {"type": "update", "status": final})
-        page.wait_for_timeout(200)
-        assert "NaN" in page.inner_text(".kmagic-warn") and page.is_visible(".kmagic-warn")
-        assert page.inner_text(".kmagic-state") == "stopped: Stop button"
-        assert page.locator(".kmagic-dash.kmagic-done").count() == 1
-        assert f"at epoch {dash.history.best_epoch}" in page.inner_text(".kmagic-stats")
-        # Toggles redraw without errors; a gap in the offsets makes the view ask for everything again.
-        page.click("text=log scale")
-        page.evaluate("(m) => window.feed(m)", {"type": "update", "points": {
-            "batch": {"start": 10_000, "x": [9.0], "y": {"loss": [0.1]}}}})
-        assert page.evaluate("window.sent")[-1] == {"type": "sync"}
-        page.screenshot(path=str(tmp_path / "dashboard.png"))
-        browser.close()
+
+    def drive() -> None:
+        """Sync Playwright refuses to run where an asyncio loop is running (kernel tests leave one)."""
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking",
+                                                                          "--allow-file-access-from-files"])
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            page.goto((tmp_path / "index.html").as_uri())
+            page.wait_for_function("window.ready === true", timeout=10_000)
+            assert page.evaluate("window.sent") == [{"type": "sync"}]  # a new view asks for everything
+            # The kernel's reply to the sync (nothing recorded yet), then the updates up to mid-training.
+            page.evaluate("(m) => window.feed(m)", {"type": "reset", "points": {
+                "batch": {"start": 0, "x": [], "y": {}}, "epoch": {"start": 0, "x": [], "y": {}},
+                "lr": {"start": 0, "points": []}}})
+            half = len(messages) // 2
+            for message in messages[:half]:
+                page.evaluate("(m) => window.feed(m)", message)
+            page.wait_for_timeout(200)
+            stats = page.inner_text(".kmagic-stats")
+            assert "epoch" in stats and "step" in stats and "samples/s" in stats, stats
+            assert page.locator(".kmagic-chart canvas").count() == 2  # loss, accuracy
+            assert page.inner_text(".kmagic-state") == "running"
+            # Canvases hold drawn pixels (curves), not just a blank area.
+            inked = page.evaluate("""() => [...document.querySelectorAll('.kmagic-chart canvas')].map((c) => {
+                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; })""")
+            assert all(n > 500 for n in inked), inked
+            # The Stop button sends exactly what the kernel handles.
+            page.click(".kmagic-stop")
+            assert page.evaluate("window.sent")[-1] == {"type": "stop"}
+            assert page.is_disabled(".kmagic-stop")
+            # The rest of the fit, then a NaN status: the warning shows; the end state shows.
+            for message in messages[half:]:
+                page.evaluate("(m) => window.feed(m)", message)
+            final = dict(messages[-1]["status"], nan_detected=True, nan_at=[3, 2], stopped_early=True,
+                         stop_reason="Stop button")
+            page.evaluate("(m) => window.feed(m)", {"type": "update", "status": final})
+            page.wait_for_timeout(200)
+            assert "NaN" in page.inner_text(".kmagic-warn") and page.is_visible(".kmagic-warn")
+            assert page.inner_text(".kmagic-state") == "stopped: Stop button"
+            assert page.locator(".kmagic-dash.kmagic-done").count() == 1
+            assert f"at epoch {dash.history.best_epoch}" in page.inner_text(".kmagic-stats")
+            # Toggles redraw without errors; a gap in the offsets makes the view ask for everything again.
+            page.click("text=log scale")
+            page.evaluate("(m) => window.feed(m)", {"type": "update", "points": {
+                "batch": {"start": 10_000, "x": [9.0], "y": {"loss": [0.1]}}}})
+            assert page.evaluate("window.sent")[-1] == {"type": "sync"}
+            page.screenshot(path=str(tmp_path / "dashboard.png"))
+            browser.close()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(drive).result()
     assert errors == []
