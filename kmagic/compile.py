@@ -13,7 +13,7 @@ from typing import Any
 
 from kmagic import buildinfo, devices
 from kmagic.dsl import ast
-from kmagic.dsl.check import parse
+from kmagic.dsl.check import block_use_note, parse
 from kmagic.dsl.program import BlockDef, Op, Program
 from kmagic.errors import KmagicBuildError, KmagicError, KmagicNameError, KmagicValueError, did_you_mean
 from kmagic.values import Resolved, Resolver
@@ -123,6 +123,14 @@ class _Builder:
                                    1, 1, detail=str(exc)) from None
 
     def _op(self, op: Op) -> None:
+        try:
+            self._op_at_statement(op)
+        except KmagicError as error:
+            for use in reversed(op.via):
+                error = error.with_note(block_use_note(use))
+            raise error from None
+
+    def _op_at_statement(self, op: Op) -> None:
         resolver = self.resolver.at(op.stmt.source)
         try:
             if op.kind == "input":

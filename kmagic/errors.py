@@ -40,13 +40,20 @@ class KmagicError(Exception):
         """The full text: position, message, hint, source line with caret, detail."""
         text = f"line {self.line}, column {self.column}: {self.message}"
         if self.hint:
-            text += f"{'' if text.endswith(('.', '?', '!')) else '.'} {self.hint}"
+            stop = "" if text.endswith((".", "?", "!")) or self.hint.startswith("(") else "."
+            text += f"{stop} {self.hint}"
         if self.source is not None:
             text += f"\n    {self.source}\n    {' ' * (self.column - 1)}{'^' * self.width}"
         if self.detail:
             indented = "\n".join("    " + row for row in self.detail.strip().splitlines())
             text += f"\n  Keras said:\n{indented}"
         return text
+
+    def with_note(self, note: str) -> KmagicError:
+        """The same error with ``note`` added after its hint (where a block was used, say)."""
+        hint = f"{self.hint} ({note})" if self.hint else f"({note})"
+        return type(self)(self.message, self.line, self.column, source=self.source, width=self.width, hint=hint,
+                          detail=self.detail)
 
     def _render_traceback_(self) -> list[str]:
         """IPython shows this instead of a traceback: the message alone, no frames."""
@@ -89,10 +96,35 @@ class KmagicDeviceError(KmagicError):
     """A device, strategy or precision that cannot be used here."""
 
 
+def _edits(a: str, b: str) -> int:
+    """Edits between two words, counting a swap of neighbours as one (optimal string alignment)."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, start=1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
-    """A "Did you mean 'x'?" hint for a near-miss word, or None."""
+    """A "Did you mean 'x'?" hint for a near-miss word, or None.
+
+    The closest word by edits (a typo, a missing letter, two swapped letters)
+    wins; one edit is allowed in words of up to four letters, two in longer
+    ones. Otherwise difflib's similarity decides.
+    """
     pool: dict[str, str] = {}
     for candidate in candidates:
         pool.setdefault(candidate.lower(), candidate)
-    close = difflib.get_close_matches(word.lower(), list(pool), n=1, cutoff=0.75)
+    target = word.lower()
+    if not pool or target in pool:
+        return None
+    distance, best = min((_edits(target, key), key) for key in pool)
+    if distance <= (1 if len(target) <= 4 else 2):
+        return f"Did you mean '{pool[best]}'?"
+    close = difflib.get_close_matches(target, list(pool), n=1, cutoff=0.75)
     return f"Did you mean '{pool[close[0]]}'?" if close else None

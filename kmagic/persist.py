@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -52,6 +54,18 @@ def _atomic(path: Path) -> Iterator[Path]:
 
 
 @contextmanager
+def _quiet_legacy_notice() -> Iterator[None]:
+    """The user chose .h5 on purpose: hide Keras's "HDF5 is legacy" log line."""
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        absl.setLevel(level)
+
+
+@contextmanager
 def _compile_config_kept(model: Any) -> Iterator[None]:
     """Keras's HDF5 writer pops the optimizer out of the model's compile config in place;
     put it back, so a later save of the same model still records its optimizer."""
@@ -80,7 +94,7 @@ def save(model: Any, path: str | os.PathLike[str]) -> Path:
             with _atomic(target) as temp_json:
                 temp_json.write_text(model.to_json(indent=2))
         else:
-            with _atomic(target) as temp, _compile_config_kept(model):
+            with _atomic(target) as temp, _compile_config_kept(model), _quiet_legacy_notice():
                 model.save(str(temp))
                 if kind == ".h5":
                     _add_architecture(temp, model)
@@ -122,7 +136,10 @@ def load(path: str | os.PathLike[str], custom_objects: dict[str, Any] | None = N
         ".json": lambda: _load_json(k, source, custom_objects),
     }
     try:
-        return loaders[kind]()
+        with warnings.catch_warnings():
+            # An untrained model's optimizer has no state to restore; Keras warns about the count.
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            return loaders[kind]()
     except KmagicFileError:
         raise
     except Exception as exc:  # noqa: BLE001 - every failure to read becomes one clear error

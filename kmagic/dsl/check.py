@@ -14,7 +14,7 @@ from kmagic import registry
 from kmagic.dsl import ast
 from kmagic.dsl.parser import parse_body
 from kmagic.dsl.program import BlockDef, Op, Program
-from kmagic.errors import KmagicNameError, KmagicSyntaxError, KmagicValueError, did_you_mean
+from kmagic.errors import KmagicError, KmagicNameError, KmagicSyntaxError, KmagicValueError, did_you_mean
 
 MAX_OPS = 20_000
 MAX_REPEAT = 10_000
@@ -71,6 +71,8 @@ class _Checker:
         self.compile: ast.Statement | None = None
         self.fit: ast.Statement | None = None
         self.block_stack: list[str] = []
+        self.uses: list[ast.Statement] = []
+        self.checking_definition = False
 
     # ------------------------------------------------------------------ driver
     def run(self, nodes: tuple[ast.Node, ...], input_shape: object) -> Program:
@@ -339,7 +341,15 @@ class _Checker:
         block = self.blocks[stmt.word]
         bound = self._bind_block_args(block, stmt)
         start = self._inputs_for(stmt, cursor, merge=False)[0]
-        end = self._expand_block_use(block, stmt, bound, start, dry_run=False)
+        self.uses.append(stmt)
+        try:
+            end = self._expand_block_use(block, stmt, bound, start, dry_run=False)
+        except KmagicError as error:
+            if self.checking_definition:  # the definition's own line says it all
+                raise
+            raise error.with_note(block_use_note(stmt)) from None
+        finally:
+            self.uses.pop()
         if stmt.alias is not None:
             self._define(stmt.alias, end, stmt)
         return end
@@ -360,11 +370,13 @@ class _Checker:
             start = self._emit("input", (), dummy, word="input").out
         self.block_stack.append(block.name)
         self.scopes.append(_Scope())
+        outer_checking, self.checking_definition = self.checking_definition, self.checking_definition or dry_run
         try:
             end = start
             for node in _substitute(block.body, bound):
                 end = self.node(node, end)
         finally:
+            self.checking_definition = outer_checking
             self.scopes.pop()
             self.block_stack.pop()
             if saved is not None:
@@ -548,7 +560,7 @@ class _Checker:
         if len(self.ops) >= MAX_OPS:
             raise self._error(KmagicValueError, f"a model of at most {MAX_OPS} layers", stmt.span, stmt,
                               received="more after expanding blocks")
-        op = Op(kind, self.next_id, inputs, stmt, **fields)
+        op = Op(kind, self.next_id, inputs, stmt, via=tuple(self.uses), **fields)
         self.next_id += 1
         if stmt.alias is not None and stmt.word not in self.blocks:
             op.name = self._layer_name(stmt.alias.name)
@@ -598,6 +610,11 @@ _LIST_ATTENTION = {"Attention", "AdditiveAttention"}
 _OTHER_STRING_WORDS = {"horizontal", "vertical", "horizontal_and_vertical", "sum", "mul", "ave", "concat",
                        "reflect", "wrap", "constant", "nearest", "bilinear", "bicubic", "int", "multi_hot",
                        "count", "tf_idf", "one_hot", "lower_and_strip_punctuation", "whitespace"}
+
+
+def block_use_note(stmt: ast.Statement) -> str:
+    """Where a block was used: added to errors raised inside its body."""
+    return f"in block '{stmt.word}' used at line {stmt.span.line}: {stmt.source.strip()}"
 
 
 def body_has_layers(body: list[ast.Node]) -> bool:

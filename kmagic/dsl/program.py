@@ -27,7 +27,8 @@ class Op:
     output; ``project`` adds a 1x1 projection when shapes differ).
     ``spec`` is the registry row of an alias; ``class_name`` a Keras class
     (None for rank-generic aliases, resolved from the input rank at build);
-    ``custom`` an interpolation that yields a layer class.
+    ``custom`` an interpolation that yields a layer class; ``via`` the
+    statements that used the blocks this operation came from, outermost first.
     """
 
     kind: str
@@ -43,6 +44,7 @@ class Op:
     name: str | None = None
     wrapped: Op | None = None
     project: bool = False
+    via: tuple[ast.Statement, ...] = ()
 
 
 @dataclass
