@@ -35,13 +35,14 @@ demo: $(STAMP)
 	@echo "Report written to reports/quickstart.html"
 
 lint: $(STAMP)
-	$(BIN)/ruff check kmagic tests benchmarks
+	$(BIN)/ruff check kmagic tests benchmarks scripts
+	$(BIN)/python scripts/make_notebooks.py --check
 
 test: $(STAMP) browser-deps lint
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
 	  KMAGIC_TEST_MODE=1 $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax \
-	    --sanitize-with notebooks/sanitize.cfg notebooks/; fi
+	    --nbval-sanitize-with notebooks/sanitize.cfg notebooks/; fi
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
