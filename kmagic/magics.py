@@ -129,6 +129,8 @@ class KMagic(Magics):
             "strategy": magic_args.to_choice(args.strategy or self.strategy, "--strategy", STRATEGIES),
             "seed": magic_args.to_int(args.seed, "--seed", minimum=0),
         }
+        if options["seed"] is None and _test_mode():
+            options["seed"] = 0  # KMAGIC_TEST_MODE: the same initial weights run after run
         program = parse(cell, input_shape=options.pop("input_shape"), blocks=self.blocks)  # no Keras yet
         model, recording = build_program(program, name=name, namespace=self.shell.user_ns, **options)
         _RECORDINGS[model] = recording
@@ -165,8 +167,9 @@ class KMagic(Magics):
     def kfit(self, line: str) -> None:
         """Adapt preprocessing layers, compile with inferred defaults if needed, train with the live
         dashboard, and bind the history to NAME_history."""
-        from kmagic import training
+        from kmagic import datacheck, training
         from kmagic.buildinfo import info_of
+        from kmagic.callbacks.interrupt import TrainingInterrupted
 
         args = self._parse(self.kfit, line)
         model = self._model(args.name, args)
@@ -181,40 +184,61 @@ class KMagic(Magics):
             "batch_size": magic_args.to_int(args.batch_size, "--batch-size"),
             "validation_split": magic_args.to_float(args.validation_split, "--validation-split", low=0, high=1),
             "validation_data": validation,
-            "callbacks": [self._progress(args.no_dashboard)],
         }
         steps = magic_args.to_int(args.steps_per_execution, "--steps-per-execution")
-        training.check_data(model, x, y)
+        info = info_of(model)
+        fit_kwargs = training.fit_arguments(info.fit_defaults, given)
+        names = (_word_of(args, args.x), _word_of(args, args.y))
+        check = {"names": names, "validation_data": fit_kwargs.get("validation_data"),
+                 "validation_split": fit_kwargs.get("validation_split")}
+        datacheck.check_fit_data(model, x, y, **check)  # before anything changes the model
         adapted = training.adapt_preprocessing(model, x)
         if adapted:
             print(f"kmagic: adapted {', '.join(adapted)} from the training data")
         choice = training.ensure_compiled(model, y, x, steps_per_execution=steps)
         if choice is not None:
             print(f"kmagic: compiled {args.name} with {choice.describe()}")
-        info = info_of(model)
-        fit_kwargs = training.fit_arguments(info.fit_defaults, given)
+            datacheck.check_fit_data(model, x, y, **check)  # the labels against the inferred loss
         fit_kwargs.setdefault("verbose", 0)
-        if info.setup is not None and hasattr(info.setup, "adapt_callbacks"):
-            fit_kwargs["callbacks"] = info.setup.adapt_callbacks(fit_kwargs.get("callbacks"))
+        setup = info.setup
+        show = getattr(setup, "is_chief", True)
+        batch_size = fit_kwargs.get("batch_size") or (None if datacheck.is_streamed(x) else 32)
+        progress = self._progress(args.no_dashboard, show=show, batch_size=batch_size,
+                                  validation_data=training.validation_part(x, y, fit_kwargs))
+        fit_kwargs["callbacks"] = [*list(fit_kwargs.get("callbacks") or []), progress]
         history_name = f"{args.name if isinstance(args.name, str) else model.name}_history"
-        try:
-            history = model.fit(x, y, **fit_kwargs)
-        except KeyboardInterrupt:
-            if getattr(model, "history", None) is not None:
-                self.shell.user_ns[history_name] = model.history
-            raise
-        self.shell.user_ns[history_name] = history
+        if _test_mode():
+            from kmagic._keras import keras
 
-    def _progress(self, no_dashboard: bool) -> Any:
-        """The dashboard callback, or epoch-end text where it is turned off or not installed."""
+            keras().utils.set_random_seed(0)  # shuffling and dropout repeat run after run
+        adapt = getattr(setup, "adapt_callbacks", None) if setup is not None else None
+
+        def bind(history: Any) -> None:
+            self.shell.user_ns[history_name] = history
+
+        outcome = training.run_fit(model, x, y, fit_kwargs, recorders=[progress], adapt_callbacks=adapt, bind=bind)
+        if outcome.interrupted:
+            where = progress.history.where_stopped() if hasattr(progress, "history") else ""
+            raise TrainingInterrupted(f"training of {args.name if isinstance(args.name, str) else model.name} "
+                                      f"stopped at {where or outcome.where} (kernel interrupt); the model keeps "
+                                      f"the weights trained so far and {history_name} every finished epoch")
+
+    def _progress(self, no_dashboard: bool, *, show: bool = True, batch_size: int | None = None,
+                  validation_data: Any = None) -> Any:
+        """The dashboard callback, or epoch-end text where it is turned off or not installed.
+
+        On a multiworker setup only the chief shows anything (``show=False`` records only).
+        """
         from kmagic import training
 
         if self.dashboard and not no_dashboard:
             dashboard = _dashboard_class()
             if dashboard is not None:
                 return dashboard(**_accepted(dashboard, refresh_interval=self.refresh_interval,
-                                             stop_on_nan=self.stop_on_nan))
-        return training.epoch_text_callback(stop_on_nan=self.stop_on_nan)
+                                             stop_on_nan=self.stop_on_nan, batch_size=batch_size,
+                                             validation_data=validation_data, show=show))
+        write = print if show else (lambda _text: None)
+        return training.epoch_text_callback(write, stop_on_nan=self.stop_on_nan)
 
     # ---------------------------------------------------------------- views
     @lazy_magic_arguments()
@@ -398,6 +422,26 @@ def _dashboard_class() -> Any:
         if exc.name and exc.name.startswith("kmagic.widgets"):
             return None
         raise
+
+
+def _test_mode() -> bool:
+    from kmagic.widgets.frontend import test_mode
+
+    return test_mode()
+
+
+def _word_of(args: Namespace, value: Any) -> str:
+    """How the user wrote an argument: the name, or the ``{expression}`` that gave the value."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    expanded = getattr(args, "_line", None)
+    if expanded is not None:
+        for index, word in enumerate(expanded.argv):
+            if expanded.values.get(word) is value:
+                return expanded.tokens[index].text
+    return "{...}"
 
 
 def _accepted(callable_: Any, **options: Any) -> dict[str, Any]:

@@ -211,7 +211,9 @@ def _weight_bytes(model: Any) -> int:
         if id(weight) in seen:
             continue
         seen.add(id(weight))
-        total += math.prod(int(d) for d in weight.shape) * np.dtype(str(weight.dtype)).itemsize
+        # Keras 3 gives dtype names ("float32"); tf_keras gives tf.DType objects (their .name is the string).
+        dtype = np.dtype(getattr(weight.dtype, "name", weight.dtype))
+        total += math.prod(int(d) for d in weight.shape) * dtype.itemsize
     return total
 
 

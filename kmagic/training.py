@@ -220,38 +220,120 @@ def set_steps_per_execution(model: Any, steps: int) -> None:
 
 # ---------------------------------------------------------------- data checks
 
-def _shape_of(value: Any) -> tuple[int | None, ...] | None:
-    shape = getattr(value, "shape", None)
-    if shape is None or type(value).__name__.endswith("Dataset"):
-        return None
-    return tuple(None if d is None else int(d) for d in shape)
-
-
 def check_data(model: Any, x: Any, y: Any) -> None:
-    """Array inputs must match the model's input shapes, and labels the number of samples."""
-    inputs = list(model.inputs)
-    if isinstance(x, Mapping):
-        names = [t._keras_history.operation.name for t in inputs]
-        arrays = [(name, x.get(name)) for name in names]
-    elif isinstance(x, (list, tuple)) and len(inputs) > 1:
-        arrays = [(t._keras_history.operation.name, part) for t, part in zip(inputs, x, strict=False)]
-    else:
-        arrays = [(inputs[0]._keras_history.operation.name, x)] if len(inputs) == 1 else []
-    samples = None
-    for tensor, (name, array) in zip(inputs, arrays, strict=False):
-        shape = _shape_of(array)
-        if shape is None:
-            continue
-        expected = tuple(tensor.shape)
-        fits = len(shape) == len(expected) and all(e is None or e == d for e, d in zip(expected, shape, strict=True))
-        if not fits:
-            want = "(n, " + ", ".join("?" if d is None else str(d) for d in expected[1:]) + ")"
-            raise KmagicDataError(f"expected inputs of shape {want} for model input '{name}', "
-                                  f"received an array of shape {shape}")
-        samples = shape[0] if samples is None else samples
-    labels = _shape_of(y)
-    if labels is not None and samples is not None and labels and labels[0] != samples:
-        raise KmagicDataError(f"expected as many labels as input samples ({samples}), received {labels[0]}")
+    """Inputs against the model's inputs, labels against its outputs (and loss, once compiled).
+
+    See :mod:`kmagic.datacheck` for every check; ``%kfit`` calls
+    :func:`kmagic.datacheck.check_fit_data` with the validation data too.
+    """
+    from kmagic import datacheck
+
+    samples = datacheck.check_inputs(model, x)
+    datacheck.check_labels(model, y, samples=samples)
+
+
+def validation_part(x: Any, y: Any, fit_kwargs: Mapping[str, Any]) -> tuple[Any, Any] | None:
+    """The validation data a fit will use: ``validation_data``, or for ``validation_split`` the
+    last fraction of X and Y (Keras takes it from the end, before shuffling); None for streamed data."""
+    from kmagic import datacheck
+
+    given = fit_kwargs.get("validation_data")
+    if given is not None:
+        return (given[0], given[1]) if isinstance(given, (tuple, list)) and len(given) >= 2 else None
+    split = fit_kwargs.get("validation_split")
+    if not split or y is None or datacheck.is_streamed(x):
+        return None
+
+    def tail(data: Any, start: int) -> Any:
+        if isinstance(data, Mapping):
+            return {k: v[start:] for k, v in data.items()}
+        if isinstance(data, (list, tuple)) and data and all(hasattr(v, "shape") for v in data):
+            return type(data)(v[start:] for v in data)
+        return data[start:]
+
+    first = next(iter(x.values())) if isinstance(x, Mapping) else (
+        x[0] if isinstance(x, (list, tuple)) and x and hasattr(x[0], "shape") else x)
+    try:
+        start = datacheck.split_point(len(first), float(split))
+        return tail(x, start), tail(y, start)
+    except TypeError:
+        return None
+
+
+# ---------------------------------------------------------------- running a fit
+
+@dataclass
+class FitOutcome:
+    """What :func:`run_fit` returns: the Keras history, and whether a kernel interrupt stopped training."""
+
+    history: Any
+    interrupted: bool = False
+    where: str = ""
+
+
+def _data_error_types() -> tuple[type[BaseException], ...]:
+    from kmagic._keras import tf
+
+    return (ValueError, TypeError, IndexError, KeyError, tf().errors.InvalidArgumentError)
+
+
+def _keras_message(exc: BaseException) -> tuple[str, str]:
+    """The first line of a Keras/TensorFlow error, and a short detail (without graph dumps)."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    first = lines[0] if lines else type(exc).__name__
+    return first[:300], "\n".join(lines[:8])
+
+
+def run_fit(model: Any, x: Any, y: Any, fit_kwargs: dict[str, Any], *, recorders: list[Any] | None = None,
+            adapt_callbacks: Callable[[list[Any]], list[Any]] | None = None,
+            bind: Callable[[Any], None] | None = None) -> FitOutcome:
+    """``model.fit`` with the guards ``%kfit`` needs.
+
+    - The first kernel interrupt (SIGINT) stops training at the end of the current batch
+      (:class:`~kmagic.callbacks.interrupt.GracefulInterrupt`); a second one interrupts at once.
+    - ``bind`` receives the Keras ``History`` of *this* fit (also when a second interrupt or an
+      error ends it), never one of an earlier fit.
+    - An error Keras raises before the first batch has trained (data Keras cannot use) becomes a
+      :class:`KmagicDataError` with Keras's message as detail, not a traceback.
+    """
+    from kmagic._keras import keras
+    from kmagic.callbacks.interrupt import GracefulInterrupt
+
+    k = keras()
+    kwargs = dict(fit_kwargs)
+    guard = GracefulInterrupt(recorders)
+    callbacks = [*list(kwargs.pop("callbacks", None) or []), guard]
+    history = k.callbacks.History() if isinstance(model, k.Model) else None
+    if history is not None:
+        callbacks.append(history)
+    if adapt_callbacks is not None:
+        callbacks = adapt_callbacks(callbacks)
+    earlier = getattr(model, "history", None)
+
+    def this_fit() -> Any:
+        if history is not None:
+            return history
+        current = getattr(model, "history", None)
+        return current if current is not earlier else None
+
+    try:
+        with guard:
+            result = model.fit(x, y, callbacks=callbacks, **kwargs)
+    except KeyboardInterrupt:
+        if bind is not None and this_fit() is not None:
+            bind(this_fit())
+        raise
+    except _data_error_types() as exc:
+        if bind is not None and guard.batches_done and this_fit() is not None:
+            bind(this_fit())
+        if guard.batches_done:
+            raise
+        first, detail = _keras_message(exc)
+        raise KmagicDataError(f"Keras could not train on this data: {first}", detail=detail,
+                              hint="Check the shapes and dtypes of X and Y against the model card.") from exc
+    if bind is not None:
+        bind(result)
+    return FitOutcome(result, guard.interrupted, guard.where())
 
 
 # ---------------------------------------------------------------- fit arguments
@@ -277,26 +359,34 @@ def fit_arguments(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict
     return merged
 
 
-def epoch_text_callback(write: Callable[[str], None] = print, stop_on_nan: bool = False) -> Any:
+def epoch_text_callback(write: Callable[[str], None] = print, stop_on_nan: bool = False,
+                        snapshot_interval: float = 1.0) -> Any:
     """A Keras callback writing one line per epoch (the fallback when no dashboard is shown).
 
-    With ``stop_on_nan`` it ends training after an epoch whose loss is NaN or infinite, and says so.
+    It is a :class:`~kmagic.callbacks.recorder.TrainingRecorder`, so a NaN or
+    infinite loss is reported (one line) as soon as it appears and, with
+    ``stop_on_nan``, ends training with the last finite weights restored,
+    exactly as in the dashboard.
     """
-    import math
+    from kmagic.callbacks.history import nan_message, restored_message
+    from kmagic.callbacks.recorder import TrainingRecorder
 
-    from kmagic._keras import keras
+    class EpochText(TrainingRecorder):
+        def on_epoch_recorded(self, epoch: int) -> None:
+            h = self.history
+            items = sorted(h.epoch.items(), key=lambda kv: (kv[0].startswith("val_"), "loss" not in kv[0]))
+            values = ", ".join(f"{k}={series[-1]:.4g}" for k, series in items if series)
+            write(f"epoch {epoch + 1}/{h.epochs_planned}: {values}")
 
-    class EpochText(keras().callbacks.Callback):
-        def on_train_begin(self, logs: Any = None) -> None:
-            self.epochs = self.params.get("epochs")
+        def on_nan(self) -> None:
+            write(nan_message(self.history, self.stop_on_nan))
 
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            items = sorted((logs or {}).items(), key=lambda kv: (kv[0].startswith("val_"), "loss" not in kv[0]))
-            values = {k: float(v) for k, v in items if hasattr(v, "__float__")}
-            write(f"epoch {epoch + 1}/{self.epochs}: " + ", ".join(f"{k}={v:.4g}" for k, v in values.items()))
-            loss = values.get("loss")
-            if stop_on_nan and loss is not None and not math.isfinite(loss):
-                write(f"kmagic: the loss became {loss} at epoch {epoch + 1}: training stopped")
-                self.model.stop_training = True
+        def on_restored(self, position: tuple[int, int] | None) -> None:
+            write(restored_message(position))
 
-    return EpochText()
+        def on_finished(self) -> None:
+            h = self.history
+            if h.stopped_early:
+                write(f"kmagic: training stopped at {h.where_stopped()}: {h.stop_reason}")
+
+    return EpochText(refresh_interval=None, stop_on_nan=stop_on_nan, snapshot_interval=snapshot_interval)

@@ -184,8 +184,10 @@ def test_stop_message_ends_training_keeping_weights_and_history(comms: list[Reco
     assert len(h.epoch_x) == 1 and len(h.batch_x) == 4  # batch 3 was running: it ends, nothing after
     assert len(fit.history["loss"]) == 1
     assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights(), strict=True))
-    assert dash.widget.stop_requested is True
+    # Training is over: the button's request is cleared (the view hides the button), the status says where.
+    assert dash.widget.stop_requested is False
     assert dash.widget.status["stop_reason"] == "Stop button"
+    assert dash.widget.status["stopped_at"] == [1, 4] and h.where_stopped() == "epoch 1/20, batch 4/12"
 
 
 def test_text_mode_prints_epoch_lines_and_makes_a_final_image(capsys: pytest.CaptureFixture[str]) -> None:

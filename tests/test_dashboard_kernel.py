@@ -71,7 +71,8 @@ def test_stop_button_message_ends_a_running_fit() -> None:
         assert int(_user_expression(kc, "len(dash.history.batch_x)")) >= 1
         changed = "any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))"
         assert _user_expression(kc, changed) == "True"
-        assert _user_expression(kc, "dash.widget.stop_requested") == "True"
+        assert _user_expression(kc, "dash.widget.stop_requested") == "False"  # cleared when training ended
+        assert _user_expression(kc, "dash.widget.status['stopped_at'][0]") == "1"
         # The kernel is usable afterwards: jupyter-ui-poll replayed nothing stuck.
         assert _user_expression(kc, "1 + 1") == "2"
     finally:

@@ -121,7 +121,20 @@ def test_kfit_passes_settings_to_the_dashboard(data, monkeypatch) -> None:
     shell.run_cell("%%kmodel net --input 4 --quiet\ndense 3 softmax\n")
     with capture_output():
         shell.run_line_magic("kfit", "net X y --epochs 1")
-    assert seen == {"refresh_interval": 0.5, "stop_on_nan": True}
+    assert {k: seen[k] for k in ("refresh_interval", "stop_on_nan", "batch_size", "show")} == {
+        "refresh_interval": 0.5, "stop_on_nan": True, "batch_size": 32, "show": True}
+    assert seen["validation_data"] is None
+    # --batch-size reaches the dashboard (samples/s); a validation split gives it the last
+    # fraction of X and Y, as Keras takes it (for the confusion matrix).
+    with capture_output():
+        shell.run_line_magic("kfit", "net X y --epochs 1 --batch-size 8 --validation-split 0.25")
+    xv, yv = seen["validation_data"]
+    assert seen["batch_size"] == 8
+    assert np.array_equal(xv, shell.user_ns["X"][36:]) and np.array_equal(yv, shell.user_ns["y"][36:])
+    with capture_output():
+        shell.run_line_magic("kfit", "net {X[:40]} {y[:40]} --epochs 1 --validation-data {X[40:]} {y[40:]}")
+    xv, yv = seen["validation_data"]
+    assert np.array_equal(xv, shell.user_ns["X"][40:]) and len(yv) == 8
 
 
 @pytest.mark.parametrize(("line", "error", "text"), [

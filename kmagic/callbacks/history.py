@@ -63,6 +63,8 @@ class TrainingHistory:
     nan_at: tuple[int, int] | None = None
     stopped_early: bool = False
     stop_reason: str | None = None
+    stopped_at: tuple[int, int] | None = None
+    restored_from: tuple[int, int] | None = None
     finished: bool = False
     started_at: float | None = None
     ended_at: float | None = None
@@ -86,6 +88,8 @@ class TrainingHistory:
         self.finished = False
         self.stopped_early = False
         self.stop_reason = None
+        self.stopped_at = None
+        self.restored_from = None
 
     def begin_epoch(self, epoch: int, learning_rate: float | None) -> int:
         """Epoch ``epoch`` (0-based, as Keras counts) starts with this learning rate.
@@ -158,6 +162,16 @@ class TrainingHistory:
         elif len(self.epoch_x) < self.epochs_planned:
             self.stopped_early = True
             self.stop_reason = self.stop_reason or "stopped by a callback"
+        if self.stopped_early:
+            self.stopped_at = (self.current_epoch + 1, self.current_step)
+
+    def where_stopped(self) -> str:
+        """``"epoch 2/5, batch 7/20"``: the last batch that ran (when training stopped early)."""
+        if self.stopped_at is None:
+            return ""
+        epoch, step = self.stopped_at
+        steps = f"/{self.steps_per_epoch}" if self.steps_per_epoch else ""
+        return f"epoch {epoch}/{self.epochs_planned}, batch {step}{steps}"
 
     # -- reading ---------------------------------------------------------------
 
@@ -203,6 +217,8 @@ class TrainingHistory:
             "stop_reason": self.stop_reason,
             "nan_detected": self.nan_detected,
             "nan_at": list(self.nan_at) if self.nan_at else None,
+            "stopped_at": list(self.stopped_at) if self.stopped_at else None,
+            "restored_from": list(self.restored_from) if self.restored_from else None,
             "best_epoch": self.best_epoch,
             "best_value": self.best_value,
             "monitor": self.monitor,
@@ -268,6 +284,28 @@ class TrainingHistory:
         if best_i is not None:
             self.best_epoch = self.epoch_x[best_i]
             self.best_value = best
+
+
+def describe_position(position: tuple[int, int]) -> str:
+    """``(3, 0)`` -> "the start of epoch 3"; ``(3, 7)`` -> "after batch 7 of epoch 3"."""
+    epoch, done = position
+    return f"the start of epoch {epoch}" if done == 0 else f"after batch {done} of epoch {epoch}"
+
+
+def nan_message(history: TrainingHistory, stopping: bool) -> str:
+    """The text warning shown the moment the loss is NaN or infinite."""
+    epoch, batch = history.nan_at or (history.current_epoch + 1, history.current_step)
+    text = f"WARNING: the loss became NaN or infinite at epoch {epoch}, batch {batch}"
+    if stopping:
+        return text + ": training stops at the end of this batch (KMagic.stop_on_nan)"
+    return text + ": training continues (KMagic.stop_on_nan is off)"
+
+
+def restored_message(position: tuple[int, int] | None) -> str:
+    """What a NaN stop did to the weights."""
+    if position is None:
+        return "kmagic: no finite weights were saved during this fit: the weights were left as they are"
+    return f"kmagic: weights and optimizer state restored to {describe_position(position)} (the last finite snapshot)"
 
 
 def _numbers(logs: dict[str, Any] | None) -> dict[str, float]:

@@ -21,6 +21,7 @@ from typing import Any
 
 from kmagic._keras import keras
 from kmagic.callbacks.history import TrainingHistory
+from kmagic.callbacks.snapshot import WeightSnapshots
 
 _Callback = keras().callbacks.Callback
 
@@ -29,7 +30,20 @@ class TrainingRecorder(_Callback):
     """Record per-batch and per-epoch logs; stop on request; refresh on a wall-time throttle.
 
     Subclasses override :meth:`on_refresh` (main thread, throttled),
-    :meth:`on_epoch_recorded` and :meth:`on_finished` to display things.
+    :meth:`on_epoch_recorded`, :meth:`on_nan`, :meth:`on_restored` and
+    :meth:`on_finished` to display things.
+
+    Non-finite losses: the loss is checked after every batch. The first NaN or
+    infinite value is flagged (``history.nan_detected``, ``history.nan_at``)
+    and reported through :meth:`on_nan` at the next main-thread hook (the next
+    batch start, the validation, or the epoch end). With ``stop_on_nan``,
+    training then ends at the end of that batch, and with ``restore_on_nan``
+    (the default when stopping) the model's weights and optimizer variables
+    are put back to the latest snapshot: a copy taken at the start of a batch,
+    at most every ``snapshot_interval`` seconds (stretched so copying costs at
+    most 1% of the time), kept only when all its values are finite, and taken
+    only while every loss so far was finite. ``history.restored_from`` says
+    which point that was: ``(epoch, batches done in that epoch)``.
     """
 
     async_safe = True
@@ -41,16 +55,23 @@ class TrainingRecorder(_Callback):
         monitor: str | None = None,
         batch_size: int | None = None,
         stop_on_nan: bool = False,
+        restore_on_nan: bool | None = None,
+        snapshot_interval: float = 1.0,
     ) -> None:
         super().__init__()
         self.refresh_interval = 0.25 if refresh_interval is None else max(0.0, float(refresh_interval))
         self.batch_size = batch_size
         self.stop_on_nan = stop_on_nan
+        self.restore_on_nan = stop_on_nan if restore_on_nan is None else restore_on_nan
+        self.snapshots = WeightSnapshots(snapshot_interval)
         self.history = TrainingHistory(monitor=monitor)
         self._stop_reason: str | None = None
         self._next_refresh = 0.0
         self._epoch = 0
         self._running = False
+        self._nan_seen = False
+        self._nan_reported = False
+        self._restore_pending = False
 
     # -- control ---------------------------------------------------------------
 
@@ -73,6 +94,9 @@ class TrainingRecorder(_Callback):
         self._stop_reason = None
         self._running = True
         self.history.start(params.get("epochs", 0), params.get("steps"), self.batch_size)
+        self.history.nan_detected, self.history.nan_at = False, None  # each fit is checked afresh
+        self._nan_seen = self._nan_reported = self._restore_pending = False
+        self.snapshots.reset()
         self._next_refresh = 0.0
         self.on_started()
 
@@ -81,14 +105,16 @@ class TrainingRecorder(_Callback):
         self._maybe_refresh()
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.stop_on_nan and self.restore_on_nan and not self._nan_seen and self.snapshots.due():
+            self.snapshots.take(self.model, (self._epoch + 1, batch))
         if time.monotonic() >= self._next_refresh:
             self._refresh()
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        # May run on Keras's worker thread (async_safe): record only.
+        # May run on Keras's worker thread (async_safe): record and set flags only.
         self.history.add_batch(self._epoch, batch, logs)
-        if self.stop_on_nan and self.history.nan_detected and self._stop_reason is None:
-            self.stop("the loss became NaN or infinite")
+        if self.history.nan_detected and not self._nan_seen:
+            self._nan_found()
 
     def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if self._running and time.monotonic() >= self._next_refresh:
@@ -97,8 +123,10 @@ class TrainingRecorder(_Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         epoch = self._epoch
         self.history.add_epoch(epoch, logs)
-        if self.stop_on_nan and self.history.nan_detected and self._stop_reason is None:
-            self.stop("the loss became NaN or infinite")
+        if self.history.nan_detected and not self._nan_seen:
+            self._nan_found()
+        self._report_nan()
+        self._restore_if_pending()
         self.on_epoch_recorded(epoch)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
@@ -109,6 +137,8 @@ class TrainingRecorder(_Callback):
         if not self._running:
             return
         self._running = False
+        self._report_nan()
+        self._restore_if_pending()
         self.history.finish(reason or self._stop_reason)
         self.on_finished()
 
@@ -126,13 +156,40 @@ class TrainingRecorder(_Callback):
     def on_finished(self) -> None:
         """Training ended, normally or not (main thread)."""
 
+    def on_nan(self) -> None:
+        """The loss became NaN or infinite (``history.nan_at``); called once per fit (main thread)."""
+
+    def on_restored(self, position: tuple[int, int] | None) -> None:
+        """After a NaN stop: the weights were restored to ``position``, or None when no finite copy existed."""
+
     # -- internals -------------------------------------------------------------
+
+    def _nan_found(self) -> None:
+        self._nan_seen = True
+        self._next_refresh = 0.0  # show it at the next main-thread hook
+        if self.stop_on_nan and self._stop_reason is None:
+            self.stop("the loss became NaN or infinite")
+            self._restore_pending = self.restore_on_nan
+
+    def _report_nan(self) -> None:
+        if self.history.nan_detected and not self._nan_reported:
+            self._nan_reported = True
+            self.on_nan()
+
+    def _restore_if_pending(self) -> None:
+        if not self._restore_pending:
+            return
+        self._restore_pending = False
+        position = self.snapshots.restore()
+        self.history.restored_from = position
+        self.on_restored(position)
 
     def _maybe_refresh(self) -> None:
         if time.monotonic() >= self._next_refresh:
             self._refresh()
 
     def _refresh(self) -> None:
+        self._report_nan()
         self.on_refresh()
         # Measure the interval from the end of the refresh, so a slow front end
         # can never take more than its share of the time.

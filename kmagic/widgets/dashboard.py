@@ -14,56 +14,18 @@ import contextlib
 import contextvars
 import json
 import math
-import os
-import sys
 import threading
 from pathlib import Path
 from typing import Any
 
-from kmagic.callbacks.history import Cursor
+from kmagic.callbacks.history import Cursor, describe_position, nan_message, restored_message
 from kmagic.callbacks.recorder import TrainingRecorder
+from kmagic.widgets.frontend import detect_frontend, test_mode
+from kmagic.widgets.frontend import ipython as _ipython
 
 STATIC = Path(__file__).parent / "static"
-_HEADLESS_PARENTS = ("nbconvert", "nbclient", "papermill", "nbval", "pytest", "nbmake", "jupyter-execute", "testbook")
 
-
-# -- where are we? -----------------------------------------------------------------
-
-
-def detect_frontend() -> str:
-    """``"widget"`` when a widget front end is likely attached, else ``"text"``.
-
-    ``KMAGIC_FRONTEND=widget|text`` overrides the guess. Outside an IPython
-    kernel (a terminal, a script) it is ``"text"``; in a kernel started by
-    nbconvert/nbclient/papermill/nbval/pytest (seen from the parent process)
-    it is ``"text"``; otherwise ``"widget"``.
-    """
-    forced = os.environ.get("KMAGIC_FRONTEND", "").strip().lower()
-    if forced in ("widget", "text"):
-        return forced
-    shell = _ipython()
-    if shell is None or getattr(shell, "kernel", None) is None:
-        return "text"
-    if "google.colab" in sys.modules:
-        return "widget"
-    return "text" if _parent_is_headless() else "widget"
-
-
-def _ipython() -> Any:
-    if "IPython" not in sys.modules:
-        return None
-    from IPython import get_ipython
-
-    return get_ipython()
-
-
-def _parent_is_headless() -> bool:
-    pid = os.environ.get("JPY_PARENT_PID") or str(os.getppid())
-    try:
-        cmdline = Path(f"/proc/{int(pid)}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except (OSError, ValueError):
-        return False
-    return any(word in cmdline for word in _HEADLESS_PARENTS)
+__all__ = ["Dashboard", "DashboardWidget", "confusion_matrix_of", "detect_frontend", "fit_async"]
 
 
 def _kernel_polls() -> bool:
@@ -161,6 +123,10 @@ class Dashboard(TrainingRecorder):
         validation_data: ``(x, y)``; for a classifier, the confusion matrix on
             it is shown when training ends.
         stop_on_nan: end training when the loss becomes NaN or infinite.
+        restore_on_nan: when stopping on NaN, put back the latest finite
+            snapshot of the weights and optimizer variables (default: same as
+            ``stop_on_nan``; see :class:`~kmagic.callbacks.recorder.TrainingRecorder`).
+        snapshot_interval: seconds between those snapshots (default 1).
         frontend: ``"widget"``, ``"text"`` or ``None`` (detect; see
             :func:`detect_frontend`).
         final_image: show a static PNG of the final curves when training ends.
@@ -180,10 +146,13 @@ class Dashboard(TrainingRecorder):
         batch_size: int | None = None,
         validation_data: Any = None,
         stop_on_nan: bool = False,
+        restore_on_nan: bool | None = None,
+        snapshot_interval: float = 1.0,
         frontend: str | None = None,
         final_image: bool = True,
     ) -> None:
-        super().__init__(refresh_interval, monitor=monitor, batch_size=batch_size, stop_on_nan=stop_on_nan)
+        super().__init__(refresh_interval, monitor=monitor, batch_size=batch_size, stop_on_nan=stop_on_nan,
+                         restore_on_nan=restore_on_nan, snapshot_interval=snapshot_interval)
         if frontend not in (None, "widget", "text"):
             raise ValueError(f"expected frontend to be 'widget', 'text' or None. Received: frontend={frontend!r}")
         self.show = show
@@ -220,6 +189,16 @@ class Dashboard(TrainingRecorder):
         if self._pump is not None:
             self._pump.poll(10)
 
+    def on_nan(self) -> None:
+        if self.mode == "text":
+            print(self._nan_line(), flush=True)
+        elif self.widget is not None:
+            self._send_update(state=True)
+
+    def on_restored(self, position: tuple[int, int] | None) -> None:
+        if self.mode == "text":
+            print(self._restored_line(), flush=True)
+
     def on_epoch_recorded(self, epoch: int) -> None:
         if self.widget is not None:
             self._send_update(state=True)
@@ -239,6 +218,7 @@ class Dashboard(TrainingRecorder):
             return
         self.confusion = self._confusion_matrix()
         if self.widget is not None:
+            self.widget.stop_requested = False  # the button's work is done: it shows the final state
             self._send_update(state=True)
         elif self.mode == "text":
             print(self._final_line(), flush=True)
@@ -318,7 +298,9 @@ class Dashboard(TrainingRecorder):
         h = self.history
         i = len(h.epoch_x) - 1
         width = len(str(h.epochs_planned))
-        parts = [f"epoch {epoch + 1:>{width}}/{h.epochs_planned}", f"{h.elapsed:6.1f}s"]
+        parts = [f"epoch {epoch + 1:>{width}}/{h.epochs_planned}"]
+        if not test_mode():
+            parts.append(f"{h.elapsed:6.1f}s")
         for base in h.metric_names():
             for name in (base, f"val_{base}"):
                 if name in h.epoch:
@@ -332,15 +314,23 @@ class Dashboard(TrainingRecorder):
             line += "  WARNING: the loss became NaN or infinite"
         return line
 
+    def _nan_line(self) -> str:
+        return nan_message(self.history, self.stop_on_nan)
+
+    def _restored_line(self) -> str:
+        return restored_message(self.history.restored_from)
+
     def _final_line(self) -> str:
         h = self.history
-        text = f"done in {h.elapsed:.1f}s"
+        text = "done" if test_mode() else f"done in {h.elapsed:.1f}s"
         if h.best_epoch is not None:
             text += f"; best {h.monitor} {_fmt(h.best_value)} at epoch {h.best_epoch}"
         if h.stopped_early:
-            text += f"; stopped early: {h.stop_reason}"
+            text += f"; stopped at {h.where_stopped()}: {h.stop_reason}"
         if h.nan_detected:
             text += f"; WARNING: the loss became NaN or infinite at epoch {h.nan_at[0]}, batch {h.nan_at[1]}"
+        if h.restored_from is not None:
+            text += f"; weights restored to {describe_position(h.restored_from)}"
         return text
 
     # -- interrupts -------------------------------------------------------------------

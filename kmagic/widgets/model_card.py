@@ -2,7 +2,7 @@
 
 ``ModelCard(model)`` displays itself through ``_repr_mimebundle_``: the
 widget view (a tab for the layer table, a tab for the diagram) when a widget
-front end can be reached, and always ``text/html`` and ``text/plain`` with
+front end is attached (not under nbconvert, nbval or a terminal), and always ``text/html`` and ``text/plain`` with
 the same content, so a saved notebook, nbconvert or a terminal shows it all.
 """
 
@@ -157,13 +157,12 @@ class ModelCard:
 
 
 def widgets_reachable() -> bool:
-    """Whether a widget front end may be attached: running in a kernel, ipywidgets installed."""
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython is a dependency
-        return False
-    shell = get_ipython()
-    if shell is None or getattr(shell, "kernel", None) is None:
+    """Whether a widget front end is attached (:func:`~kmagic.widgets.frontend.detect_frontend`:
+    a kernel not run by nbconvert/nbclient/nbval/pytest, or ``KMAGIC_FRONTEND=widget``) and
+    ipywidgets is installed. Headless runs then get the static HTML and text only."""
+    from kmagic.widgets.frontend import detect_frontend
+
+    if detect_frontend() != "widget":
         return False
     try:
         import ipywidgets  # noqa: F401

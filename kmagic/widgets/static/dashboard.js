@@ -71,7 +71,7 @@ function render({ model, el: host }) {
   let status = model.get("status") || {};
   let metrics = model.get("metrics") || [];
   const opts = { log: false, batches: true, smoothing: 0.6 };
-  let asked = false, pending = false;
+  let asked = false, pending = false, clicked = false;
 
   const root = el("div", "kmagic-dash");
   const head = el("div", "kmagic-head");
@@ -172,13 +172,18 @@ function render({ model, el: host }) {
     const p = Math.max(0, Math.min(1, s.progress || 0));
     fill.style.width = (100 * p).toFixed(1) + "%";
     let st = "running";
-    if (s.finished) st = s.stopped_early ? `stopped: ${s.stop_reason || "early"}` : "finished";
-    else if (!s.epochs) st = "waiting";
+    if (s.finished) {
+      const at = s.stopped_at ? ` at epoch ${s.stopped_at[0]}, batch ${s.stopped_at[1]}` : "";
+      st = s.stopped_early ? `stopped${at}: ${s.stop_reason || "early"}` : "finished";
+    } else if (!s.epochs) st = "waiting";
     state.textContent = st;
     root.classList.toggle("kmagic-done", !!s.finished);
-    stopBtn.disabled = !!s.finished || model.get("stop_requested");
-    if (s.finished) stopBtn.textContent = s.stopped_early ? "■ Stopped" : "■ Stop";
-    else if (model.get("stop_requested")) stopBtn.textContent = "Stopping…";
+    // Once training has ended the button has nothing left to do: it goes away (also after a click).
+    stopBtn.style.display = s.finished ? "none" : "";
+    if (s.finished) clicked = false;
+    const stopping = !s.finished && (clicked || !!model.get("stop_requested"));
+    stopBtn.disabled = !!s.finished || stopping;
+    stopBtn.textContent = stopping ? "Stopping…" : "■ Stop";
     const parts = [];
     if (s.epochs) parts.push(`epoch ${s.epoch}/${s.epochs}`);
     if (s.steps) parts.push(`step ${s.step}/${s.steps}`);
@@ -190,7 +195,8 @@ function render({ model, el: host }) {
     stats.textContent = parts.join("  ·  ");
     if (s.nan_detected) {
       const at = s.nan_at ? ` (epoch ${s.nan_at[0]}, batch ${s.nan_at[1]})` : "";
-      warn.textContent = `⚠ The loss became NaN or infinite${at}. Try a lower learning rate, gradient clipping, or check the data for NaN.`;
+      const back = s.restored_from ? (s.restored_from[1] ? ` Weights restored to after batch ${s.restored_from[1]} of epoch ${s.restored_from[0]}.` : ` Weights restored to the start of epoch ${s.restored_from[0]}.`) : "";
+      warn.textContent = `⚠ The loss became NaN or infinite${at}.${back} Try a lower learning rate, gradient clipping, or check the data for NaN.`;
       warn.style.display = "block";
     } else warn.style.display = "none";
     if (data.lr.length > 1) {
@@ -317,6 +323,7 @@ function render({ model, el: host }) {
   }
 
   stopBtn.addEventListener("click", () => {
+    clicked = true;
     stopBtn.disabled = true;
     stopBtn.textContent = "Stopping…";
     model.send({ type: "stop" });
