@@ -39,10 +39,10 @@ class TrainingRecorder(_Callback):
     batch start, the validation, or the epoch end). With ``stop_on_nan``,
     training then ends at the end of that batch, and with ``restore_on_nan``
     (the default when stopping) the model's weights and optimizer variables
-    are put back to the latest snapshot: a copy taken at the start of a batch,
-    at most every ``snapshot_interval`` seconds (stretched so copying costs at
-    most 1% of the time), kept only when all its values are finite, and taken
-    only while every loss so far was finite. ``history.restored_from`` says
+    are put back to the latest snapshot: a copy taken at the start of a batch
+    (at each epoch start, then every ``snapshot_interval`` seconds; never so
+    often that copying costs over 1% of the time), kept only when all its
+    values are finite, and taken only while every loss so far was finite. ``history.restored_from`` says
     which point that was: ``(epoch, batches done in that epoch)``.
     """
 
@@ -105,7 +105,7 @@ class TrainingRecorder(_Callback):
         self._maybe_refresh()
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.stop_on_nan and self.restore_on_nan and not self._nan_seen and self.snapshots.due():
+        if self.stop_on_nan and self.restore_on_nan and not self._nan_seen and self.snapshots.due(batch == 0):
             self.snapshots.take(self.model, (self._epoch + 1, batch))
         if time.monotonic() >= self._next_refresh:
             self._refresh()

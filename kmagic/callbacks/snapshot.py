@@ -2,9 +2,10 @@
 
 A :class:`WeightSnapshots` keeps one copy, the latest one whose values are
 all finite, and puts it back on request. The recorder takes a copy at the
-start of a batch (so it holds the result of whole steps only), no more often
-than ``interval`` seconds of wall time, and stretches the interval so that
-copying costs at most ``budget`` (1%) of the training time.
+start of a batch (so it holds the result of whole steps only): at the start
+of every epoch and then every ``interval`` seconds of wall time, but never so
+often that copying costs more than ``budget`` (1%) of the training time (a
+copy that took 5 ms allows the next one 0.5 s later at the earliest).
 """
 
 from __future__ import annotations
@@ -53,14 +54,17 @@ class WeightSnapshots:
         self.copies = 0
         self.seconds = 0.0
         self._saved: list[tuple[Any, Any]] = []
-        self._next = 0.0
+        self._next = 0.0  # by the interval
+        self._allowed = 0.0  # by the cost budget
 
     def reset(self) -> None:
         """Forget the copy (a new fit begins)."""
-        self._saved, self.position, self._next = [], None, 0.0
+        self._saved, self.position, self._next, self._allowed = [], None, 0.0, 0.0
 
-    def due(self) -> bool:
-        return time.monotonic() >= self._next
+    def due(self, epoch_start: bool = False) -> bool:
+        """Whether a copy is due now: the interval has passed (or an epoch starts) and the budget allows."""
+        now = time.monotonic()
+        return now >= self._allowed and (epoch_start or now >= self._next)
 
     def take(self, model: Any, position: tuple[int, int]) -> bool:
         """Copy the state now; kept only if every value is finite. Whether it was kept."""
@@ -75,7 +79,9 @@ class WeightSnapshots:
         self.copies += 1
         self.seconds += took
         # At most `budget` of the wall time goes to copying, whatever the model's size.
-        self._next = time.monotonic() + max(self.interval, took / self.budget if self.budget else 0.0)
+        now = time.monotonic()
+        self._allowed = now + (took / self.budget if self.budget else 0.0)
+        self._next = max(self._allowed, now + self.interval)
         return kept
 
     @property
