@@ -43,7 +43,7 @@ def test_kernel_card_is_a_widget_with_static_fallback_and_kfit_trains(nb_run) ->
         "%%kmodel net --input 4\ndense 8 relu\ndense 1 sigmoid",
         "%kfit net X y --epochs 2 --batch-size 16",
         "print(len(net_history.history['loss']), net.compiled)",
-    ], allow_errors=False)
+    ], allow_errors=False, env={"KMAGIC_FRONTEND": "widget"})  # as JupyterLab (nbclient alone is headless)
     cells = notebook.cells
     (card,) = outputs_of(cells[2], "display_data")
     assert {"application/vnd.jupyter.widget-view+json", "text/html", "text/plain"} <= set(card["data"])
