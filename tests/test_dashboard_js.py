@@ -124,15 +124,27 @@ def test_dashboard_javascript_draws_and_sends_stop(tmp_path: Path, monkeypatch: 
             page.click(".kmagic-stop")
             assert page.evaluate("window.sent")[-1] == {"type": "stop"}
             assert page.is_disabled(".kmagic-stop")
+            # A redraw before the kernel acknowledged the click keeps the button in its "Stopping…" state;
+            # then the kernel has it (stop_requested), still "Stopping…" until training ends.
+            page.evaluate("(m) => window.feed(m)", messages[half])
+            page.wait_for_timeout(100)
+            assert page.inner_text(".kmagic-stop") == "Stopping…" and page.is_disabled(".kmagic-stop")
+            page.evaluate("window.model.set('stop_requested', true)")
+            page.wait_for_timeout(100)
+            assert page.inner_text(".kmagic-stop") == "Stopping…" and page.is_disabled(".kmagic-stop")
             # The rest of the fit, then a NaN status: the warning shows; the end state shows.
             for message in messages[half:]:
                 page.evaluate("(m) => window.feed(m)", message)
             final = dict(messages[-1]["status"], nan_detected=True, nan_at=[3, 2], stopped_early=True,
-                         stop_reason="Stop button")
+                         stop_reason="Stop button", stopped_at=[3, 2], restored_from=[3, 1])
             page.evaluate("(m) => window.feed(m)", {"type": "update", "status": final})
+            page.evaluate("window.model.set('stop_requested', false)")  # what the kernel does at the end
             page.wait_for_timeout(200)
-            assert "NaN" in page.inner_text(".kmagic-warn") and page.is_visible(".kmagic-warn")
-            assert page.inner_text(".kmagic-state") == "stopped: Stop button"
+            warning = page.inner_text(".kmagic-warn")
+            assert "NaN" in warning and "restored to after batch 1 of epoch 3" in warning
+            assert page.is_visible(".kmagic-warn")
+            assert page.inner_text(".kmagic-state") == "stopped at epoch 3, batch 2: Stop button"
+            assert not page.is_visible(".kmagic-stop")  # no "Stopping…" left behind once training ended
             assert page.locator(".kmagic-dash.kmagic-done").count() == 1
             assert f"at epoch {dash.history.best_epoch}" in page.inner_text(".kmagic-stats")
             # Toggles redraw without errors; a gap in the offsets makes the view ask for everything again.
