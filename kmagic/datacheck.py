@@ -35,6 +35,15 @@ class Port:
     dtype: str
 
 
+def _model_tensors(model: Any, which: str) -> list[Any]:
+    """``model.inputs`` or ``model.outputs``; empty for a model without a defined graph (subclassed,
+    or a Sequential not built yet), which is then left to Keras."""
+    try:
+        return list(getattr(model, which, None) or [])
+    except (AttributeError, ValueError, TypeError):
+        return []
+
+
 def _ports(tensors: list[Any]) -> list[Port]:
     ports = []
     for tensor in tensors:
@@ -242,7 +251,9 @@ def check_inputs(model: Any, x: Any, what: str = "the training inputs") -> int |
         raise KmagicDataError(f"expected {what}, received None")
     if is_streamed(x):
         return None
-    ports = _ports(list(model.inputs))
+    ports = _ports(_model_tensors(model, "inputs"))
+    if not ports:
+        return None
     samples = None
     for port, part in _split_by_port(x, ports, what, "input"):
         label = what if len(ports) == 1 else f"{what} for '{port.name}'"
@@ -367,7 +378,9 @@ def check_labels(model: Any, y: Any, what: str = "the training labels", samples:
     """Labels against the model's outputs and (when compiled) its losses; counts against ``samples``."""
     if y is None or is_streamed(y):
         return
-    outputs = _ports(list(model.outputs))
+    outputs = _ports(_model_tensors(model, "outputs"))
+    if not outputs:
+        return
     losses = _losses_per_output(model, outputs)
     for (port, part), loss in zip(_split_by_port(y, outputs, what, "output"), losses, strict=True):
         if is_streamed(part):

@@ -58,7 +58,8 @@ def training_png(history: TrainingHistory, confusion: tuple[np.ndarray, list[str
     if history.best_epoch is not None:
         title += f" · best {history.monitor} {history.best_value:.4g} at epoch {history.best_epoch}"
     if history.stopped_early:
-        title += f" · stopped: {history.stop_reason}"
+        where = history.where_stopped()
+        title += f" · stopped{' at ' + where if where else ''}: {history.stop_reason}"
     if history.nan_detected:
         title += " · loss became NaN/inf"
     fig.suptitle(title, fontsize=10)
