@@ -3,9 +3,10 @@
 A :class:`WeightSnapshots` keeps one copy, the latest one whose values are
 all finite, and puts it back on request. The recorder takes a copy at the
 start of a batch (so it holds the result of whole steps only): at the start
-of every epoch and then every ``interval`` seconds of wall time, but never so
-often that copying costs more than ``budget`` (1%) of the training time (a
-copy that took 5 ms allows the next one 0.5 s later at the earliest).
+of every epoch and then every ``interval`` seconds of wall time, but, after
+the first copy of a fit, never so often that copying costs more than
+``budget`` (1%) of the training time (a copy that took 5 ms allows the next
+one 0.5 s later at the earliest).
 """
 
 from __future__ import annotations
