@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from kmagic import buildinfo, devices
@@ -273,8 +274,7 @@ class _Builder:
 
     def _check_keywords(self, cls: type, kwargs: dict[str, Resolved], op: Op) -> None:
         params = set(constructor_defaults(cls)) | set(_own_parameters(cls))
-        takes_any = any(p.kind == p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())
-        allowed = params | (_BASE_LAYER_KEYWORDS if takes_any else set())
+        allowed = params | (_BASE_LAYER_KEYWORDS if _takes_any_keyword(cls) else set())
         for key in kwargs:
             if key not in allowed and key != "layer":
                 span = next((k.span for k in op.stmt.kwargs if k.key == key), op.stmt.head.span)
@@ -412,11 +412,18 @@ def _call_arguments(cls: type, kwargs: dict[str, Resolved], written: tuple[str, 
     return ", ".join(parts)
 
 
-def _own_parameters(cls: type) -> list[str]:
-    return [p.name for p in inspect.signature(cls.__init__).parameters.values()
-            if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+@cache
+def _own_parameters(cls: type) -> tuple[str, ...]:
+    return tuple(p.name for p in inspect.signature(cls.__init__).parameters.values()
+                 if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
 
+@cache
+def _takes_any_keyword(cls: type) -> bool:
+    return any(p.kind == p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())
+
+
+@cache
 def constructor_defaults(cls: type) -> dict[str, Any]:
     """Every keyword a layer class takes, through its base classes, with its default.
 
