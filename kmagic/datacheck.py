@@ -357,7 +357,16 @@ def _check_label_fit(array: Any, port: Port, loss: Any, what: str) -> None:
                                   f"received values from {low:g} to {high:g}",
                                   hint="For more than two classes use a softmax output with one unit per "
                                        "class and loss sparse_categorical_crossentropy.")
-    _check_same_shape(array, port, what)
+    if key in _ELEMENTWISE_LOSSES:  # a custom loss may take labels of any shape: left to it
+        _check_same_shape(array, port, what)
+
+
+#: Keras losses that compare labels and predictions element by element (labels shaped like the output).
+_ELEMENTWISE_LOSSES = frozenset({
+    "meansquarederror", "meanabsoluteerror", "meanabsolutepercentageerror", "meansquaredlogarithmicerror",
+    "huber", "logcosh", "binarycrossentropy", "binaryfocalcrossentropy", "categoricalfocalcrossentropy",
+    "hinge", "squaredhinge", "poisson", "cosinesimilarity", "mape", "msle",
+})
 
 
 def _check_same_shape(array: Any, port: Port, what: str) -> None:
