@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import warnings
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -16,7 +17,14 @@ from kmagic import buildinfo, devices
 from kmagic.dsl import ast
 from kmagic.dsl.check import block_use_note, parse
 from kmagic.dsl.program import BlockDef, Op, Program
-from kmagic.errors import KmagicBuildError, KmagicError, KmagicNameError, KmagicValueError, did_you_mean
+from kmagic.errors import (
+    KmagicBuildError,
+    KmagicError,
+    KmagicNameError,
+    KmagicValueError,
+    KmagicWarning,
+    did_you_mean,
+)
 from kmagic.values import Resolved, Resolver
 
 #: Keywords every Keras 3 layer accepts through ``**kwargs``.
@@ -69,6 +77,7 @@ def build_program(program: Program, *, name: str | None = None, namespace: dict[
                   strategy: str | None = None, precision: str | None = None, jit: str | bool | None = None,
                   seed: int | None = None) -> tuple[Any, Recording]:
     """Build a checked program; returns the model and a recording of how."""
+    _warn_unreached(program)
     setup = devices.resolve(strategy=strategy, precision=precision, jit=jit)
     k = setup.keras_module()
     if seed is not None:
@@ -83,6 +92,14 @@ def build_program(program: Program, *, name: str | None = None, namespace: dict[
                                device=setup.describe(), compiled_by_dsl=program.compile is not None, setup=setup)
     buildinfo.attach(model, info)
     return model, builder.recording
+
+
+def _warn_unreached(program: Program) -> None:
+    lines = sorted({op.stmt.span.line: op.stmt for op in program.unreached()}.items())
+    if lines:
+        listed = "; ".join(f"line {line}: {stmt.source.strip()}" for line, stmt in lines)
+        warnings.warn(f"these statements lead to no output, so the model leaves them out: {listed}",
+                      KmagicWarning, stacklevel=3)
 
 
 def _model_name(name: str | None) -> str:

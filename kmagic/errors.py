@@ -96,6 +96,10 @@ class KmagicDeviceError(KmagicError):
     """A device, strategy or precision that cannot be used here."""
 
 
+class KmagicWarning(UserWarning):
+    """Something legal that is probably not what the user meant (a layer that reaches no output)."""
+
+
 def _edits(a: str, b: str) -> int:
     """Edits between two words, counting a swap of neighbours as one (optimal string alignment)."""
     previous2: list[int] = []

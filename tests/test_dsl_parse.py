@@ -175,3 +175,9 @@ def test_huge_and_deep_inputs_raise_kmagic_errors_only() -> None:
         kmagic.parse("input 8\ndense " + "(" * 5000 + ")" * 5000)
     program = kmagic.parse("input 8\n" + "dense 4\n" * 5000)
     assert len(program.ops) == 5001
+
+
+def test_statements_that_reach_no_output_are_reported() -> None:
+    program = kmagic.parse("input 8 as a\ndense 4 as h\ndropout 0.1\ndense 4 nobias\nadd @h @a\ndense 2")
+    assert [(op.word, op.stmt.span.line) for op in program.unreached()] == [("dropout", 3), ("dense", 4)]
+    assert kmagic.parse("input 8\ndense 4\ndense 2").unreached() == []

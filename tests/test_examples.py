@@ -117,3 +117,11 @@ def test_seed_makes_builds_reproducible() -> None:
     other = kmagic.build(RESIDUAL, seed=8).get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
     assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
+
+
+def test_build_warns_about_statements_that_reach_no_output() -> None:
+    from kmagic.errors import KmagicWarning
+
+    with pytest.warns(KmagicWarning, match=r"line 3: dropout 0.1; line 4: dense 8 nobias"):
+        model = kmagic.build("input 8 as a\ndense 8 as h\ndropout 0.1\ndense 8 nobias\nadd @h @a\ndense 2")
+    assert [type(layer).__name__ for layer in model.layers] == ["InputLayer", "Dense", "Add", "Dense"]

@@ -60,6 +60,14 @@ class Program:
     blocks: dict[str, BlockDef]
     source: str
 
+    def unreached(self) -> list[Op]:
+        """Layers whose output leads to no model output (Keras leaves them out of the model)."""
+        needed = set(self.outputs)
+        for op in reversed(self.ops):
+            if op.out in needed:
+                needed.update(op.inputs)
+        return [op for op in self.ops if op.out not in needed and op.kind != "input"]
+
     def summary(self) -> str:
         """One line: how many inputs, layers and outputs."""
         layers = sum(1 for op in self.ops if op.kind != "input")
