@@ -253,7 +253,7 @@ def check_inputs(model: Any, x: Any, what: str = "the training inputs") -> int |
         return None
     ports = _ports(_model_tensors(model, "inputs"))
     if not ports:
-        return None
+        return _check_loose(x, what)
     samples = None
     for port, part in _split_by_port(x, ports, what, "input"):
         label = what if len(ports) == 1 else f"{what} for '{port.name}'"
@@ -270,6 +270,22 @@ def check_inputs(model: Any, x: Any, what: str = "the training inputs") -> int |
             raise KmagicDataError(f"expected the same number of samples in every input, received {samples} and "
                                   f"{count} ('{port.name}')")
         samples = count
+    return samples
+
+
+def _check_loose(data: Any, what: str) -> int | None:
+    """For a model without a known graph: each array is non-empty and finite; the sample count."""
+    parts = list(data.values()) if isinstance(data, Mapping) else (
+        list(data) if isinstance(data, (list, tuple)) and data and all(_array_like(v) for v in data) else [data])
+    samples = None
+    for part in parts:
+        if part is None or is_streamed(part):
+            return None
+        array = _as_array(part, what)
+        if array.dtype.kind == "O":
+            continue
+        samples = _check_samples(array, what)
+        _check_finite(array, what)
     return samples
 
 
@@ -389,6 +405,9 @@ def check_labels(model: Any, y: Any, what: str = "the training labels", samples:
         return
     outputs = _ports(_model_tensors(model, "outputs"))
     if not outputs:
+        count = _check_loose(y, what)
+        if samples is not None and count is not None and count != samples:
+            raise KmagicDataError(f"expected as many labels as input samples ({samples}), received {count} in {what}")
         return
     losses = _losses_per_output(model, outputs)
     for (port, part), loss in zip(_split_by_port(y, outputs, what, "output"), losses, strict=True):

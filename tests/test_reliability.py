@@ -570,3 +570,29 @@ def test_json_of_history_status_is_plain() -> None:
     status = h.status()
     assert status["stopped_at"] == [1, 1] and status["nan_at"] == [1, 1]
     json.dumps(status)  # what the widget receives
+
+
+def test_checks_leave_custom_losses_and_graphless_models_to_keras() -> None:
+    import kmagic
+    from kmagic import datacheck
+
+    def my_sparse_loss(y_true, y_pred):
+        return keras.ops.mean(y_pred) * 0
+
+    model = kmagic.build("input 4\ndense 10 softmax")
+    model.compile("adam", my_sparse_loss)
+    datacheck.check_fit_data(model, np.zeros((4, 4)), np.zeros(4))  # (n,) labels for (n, 10): its business
+
+    class Subclassed(keras.Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dense = keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    sub = Subclassed()
+    sub.compile("adam", "mse")
+    datacheck.check_fit_data(sub, np.zeros((4, 3)), np.zeros((4, 2)))
+    with pytest.raises(KmagicDataError, match="finite numbers"):  # what needs no graph is still checked
+        datacheck.check_fit_data(sub, np.zeros((4, 3)), np.full((4, 2), [np.nan, 1.0]))
