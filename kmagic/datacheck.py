@@ -469,3 +469,12 @@ def check_fit_data(model: Any, x: Any, y: Any, *, names: tuple[str, str] = ("X",
         xv, yv = validation_data[0], validation_data[1]
         count = check_inputs(model, xv, "the validation inputs")
         check_labels(model, yv, "the validation labels", count)
+
+
+def check_loss_fit(model: Any, y: Any, *, names: tuple[str, str] = ("X", "Y"), validation_data: Any = None,
+                   **_ignored: Any) -> None:
+    """The label checks that need the loss, after :func:`check_fit_data` passed on an uncompiled model
+    and ``%kfit`` compiled it with inferred defaults (the inputs are not scanned again)."""
+    check_labels(model, y, f"the training labels {names[1]}")
+    if isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3):
+        check_labels(model, validation_data[1], "the validation labels")

@@ -198,7 +198,7 @@ class KMagic(Magics):
         choice = training.ensure_compiled(model, y, x, steps_per_execution=steps)
         if choice is not None:
             print(f"kmagic: compiled {args.name} with {choice.describe()}")
-            datacheck.check_fit_data(model, x, y, **check)  # the labels against the inferred loss
+            datacheck.check_loss_fit(model, y, **check)  # the labels against the inferred loss
         fit_kwargs.setdefault("verbose", 0)
         setup = info.setup
         show = getattr(setup, "is_chief", True)
