@@ -51,15 +51,19 @@ def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext kmagic``: register the magics (imports no TensorFlow)."""
     from kmagic.devices import prefer_memory_growth
     from kmagic.magics import register
+    from kmagic.quiet_import import install_quiet_tensorflow_import
 
     prefer_memory_growth()
+    install_quiet_tensorflow_import()
     register(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext kmagic``: remove the magics again."""
     from kmagic.magics import unregister
+    from kmagic.quiet_import import uninstall_quiet_tensorflow_import
 
+    uninstall_quiet_tensorflow_import()
     unregister(ipython)
 
 
