@@ -591,7 +591,7 @@ class _Checker:
         known = [name for scope in self.scopes for name in scope.names]
         listed = ", ".join(f"@{name}" for name in known) or "none yet"
         raise self._error(KmagicNameError, f"unknown name '@{ref.name}' (defined so far: {listed})", ref.span, stmt,
-                          hint=did_you_mean(ref.name, known))
+                          hint=did_you_mean(f"@{ref.name}", [f"@{name}" for name in known]))
 
     def _error(self, cls: type, message: str, span: ast.Span, stmt: ast.Statement, *, received: str | None = None,
                hint: str | None = None, expected_first: bool = True) -> Exception:
