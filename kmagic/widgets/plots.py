@@ -81,7 +81,9 @@ def _curve_panel(ax: Any, history: TrainingHistory, name: str) -> None:
                     va="top", rotation=90)
     ax.set_title(name, fontsize=10)
     ax.set_xlabel("epoch", fontsize=8)
-    ax.set_xlim(0, max(history.epochs_planned, len(history.epoch_x), 1))
+    ran = max(history.epoch_x, default=0)
+    # A run stopped early is drawn over the epochs it ran, not the ones it planned.
+    ax.set_xlim(0, max(ran if history.stopped_early else history.epochs_planned, ran, 1))
     ax.tick_params(labelsize=8)
     ax.grid(alpha=0.25)
     if ax.lines:
