@@ -6,39 +6,14 @@ import numpy as np
 import pytest
 
 import kmagic
+from tests.kmodel_cases import PROGRAMS
 
 keras = pytest.importorskip("keras")
 layers = keras.layers
 
-MNIST_CNN = """input 28x28x1
-conv 32 3 relu
-conv 64 3 relu
-maxpool 2
-dropout 0.25
-flatten
-dense 128 relu
-dropout 0.5
-dense 10 softmax
-compile adam cce metrics=[accuracy]
-"""
-
-TEXT_CLASSIFIER = """input ?           dtype=int32     # a sequence of token ids
-embedding 10000 64 mask
-bi lstm 32 seq
-lstm 16
-dense 1 sigmoid
-compile rmsprop bce metrics=[accuracy, auc]
-"""
-
-RESIDUAL = """input 32x32x3
-conv 16 3 same relu
-residual:
-    conv 16 3 same relu
-    conv 16 3 same
-relu
-gap
-dense 10 softmax
-"""
+MNIST_CNN = PROGRAMS["mnist_cnn"]
+TEXT_CLASSIFIER = PROGRAMS["text_classifier"]
+RESIDUAL = PROGRAMS["residual_32"]
 
 
 def _mnist_by_hand() -> keras.Model:

@@ -12,29 +12,13 @@ import kmagic
 from kmagic.diagram import DiagramNode, render_svg
 from kmagic.model_stats import model_stats
 from kmagic.widgets.model_card import ModelCard
+from tests.kmodel_cases import PROGRAMS
 
 keras = pytest.importorskip("keras")
 SVG = "{http://www.w3.org/2000/svg}"
 
-MNIST = """input 28x28x1
-conv 32 3 relu
-conv 64 3 relu
-maxpool 2
-dropout 0.25
-flatten
-dense 128 relu
-dropout 0.5
-dense 10 softmax
-compile adam cce metrics=[accuracy]"""
-
-RESIDUAL = """input 32x32x3
-conv 16 3 same relu
-residual:
-    conv 16 3 same relu
-    conv 16 3 same
-relu
-gap
-dense 10 softmax"""
+MNIST = PROGRAMS["mnist_cnn"]
+RESIDUAL = PROGRAMS["residual_32"]
 
 
 def test_rows_totals_and_origins_of_a_kmodel() -> None:
