@@ -83,7 +83,7 @@ def shell() -> Iterator[Any]:
 
 
 def run_notebook(cells: list[str], *, timeout: int = 180, allow_errors: bool = True, cwd: str | os.PathLike[str] | None = None,
-                 env: dict[str, str] | None = None, kernel_name: str = "python3") -> Any:
+                 env: dict[str, str | None] | None = None, kernel_name: str = "python3") -> Any:
     """Execute code cells in a real kernel with nbclient; return the executed notebook."""
     import nbformat
     from nbclient import NotebookClient
@@ -93,7 +93,11 @@ def run_notebook(cells: list[str], *, timeout: int = 180, allow_errors: bool = T
     kernel_env = dict(os.environ)
     kernel_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), kernel_env.get("PYTHONPATH")]))
     kernel_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    kernel_env.update(env or {})
+    for key, value in (env or {}).items():  # None removes a variable
+        if value is None:
+            kernel_env.pop(key, None)
+        else:
+            kernel_env[key] = value
     client = NotebookClient(notebook, timeout=timeout, kernel_name=kernel_name, allow_errors=allow_errors,
                             resources={"metadata": {"path": str(cwd or REPO)}})
     client.execute(env=kernel_env)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
+from kernel_helpers import kernel_env, user_expression
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -24,23 +24,10 @@ dash = Dashboard(refresh_interval=0.05)
 """
 
 
-def _kernel_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "KMAGIC_FRONTEND"}
-    env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", **extra)
-    return env
-
-
-def _user_expression(kc: Any, expression: str) -> str:
-    reply = kc.execute_interactive("", user_expressions={"v": expression}, timeout=60)
-    value = reply["content"]["user_expressions"]["v"]
-    assert value["status"] == "ok", value
-    return value["data"]["text/plain"]
-
-
 def test_stop_button_message_ends_a_running_fit() -> None:
     from jupyter_client.manager import start_new_kernel
 
-    km, kc = start_new_kernel(kernel_name="python3", env=_kernel_env(KMAGIC_FRONTEND="widget"), cwd=str(ROOT))
+    km, kc = start_new_kernel(kernel_name="python3", env=kernel_env(KMAGIC_FRONTEND="widget"), cwd=str(ROOT))
     try:
         reply = kc.execute_interactive(SETUP, timeout=180)
         assert reply["content"]["status"] == "ok"
@@ -65,16 +52,16 @@ def test_stop_button_message_ends_a_running_fit() -> None:
                 break
         assert comm_id is not None and clicked_at is not None
         assert time.monotonic() - clicked_at < 20  # 300 epochs would take minutes
-        assert _user_expression(kc, "dash.history.stop_reason") == "'Stop button'"
-        assert int(_user_expression(kc, "len(fit.history['loss'])")) == 1
-        assert int(_user_expression(kc, "len(dash.history.epoch_x)")) == 1
-        assert int(_user_expression(kc, "len(dash.history.batch_x)")) >= 1
+        assert user_expression(kc, "dash.history.stop_reason") == "'Stop button'"
+        assert int(user_expression(kc, "len(fit.history['loss'])")) == 1
+        assert int(user_expression(kc, "len(dash.history.epoch_x)")) == 1
+        assert int(user_expression(kc, "len(dash.history.batch_x)")) >= 1
         changed = "any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))"
-        assert _user_expression(kc, changed) == "True"
-        assert _user_expression(kc, "dash.widget.stop_requested") == "False"  # cleared when training ended
-        assert _user_expression(kc, "dash.widget.status['stopped_at'][0]") == "1"
+        assert user_expression(kc, changed) == "True"
+        assert user_expression(kc, "dash.widget.stop_requested") == "False"  # cleared when training ended
+        assert user_expression(kc, "dash.widget.status['stopped_at'][0]") == "1"
         # The kernel is usable afterwards: jupyter-ui-poll replayed nothing stuck.
-        assert _user_expression(kc, "1 + 1") == "2"
+        assert user_expression(kc, "1 + 1") == "2"
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
@@ -130,11 +117,11 @@ def test_stop_button_on_ipykernel_7(route: str, tmp_path: Path, monkeypatch: pyt
         "argv": [IPYKERNEL7_PYTHON, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "ipykernel 7", "language": "python"}))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
-    km, kc = start_new_kernel(kernel_name="ipykernel7", env=_kernel_env(KMAGIC_FRONTEND="widget"), cwd=str(ROOT))
+    km, kc = start_new_kernel(kernel_name="ipykernel7", env=kernel_env(KMAGIC_FRONTEND="widget"), cwd=str(ROOT))
     try:
         assert kc.execute_interactive(SETUP + "\nimport ipykernel\nfrom kmagic.widgets.dashboard import fit_async",
                                       timeout=180)["content"]["status"] == "ok"
-        assert int(_user_expression(kc, "ipykernel.version_info[0]")) >= 7
+        assert int(user_expression(kc, "ipykernel.version_info[0]")) >= 7
         fit = "model.fit(x, y, epochs=8, batch_size=16, verbose=0, callbacks=[dash])"
         if route == "fit_async":
             fit = "await fit_async(model, x, y, epochs=8, batch_size=16, verbose=0, callbacks=[dash])"
@@ -154,9 +141,9 @@ def test_stop_button_on_ipykernel_7(route: str, tmp_path: Path, monkeypatch: pyt
             elif (kind == "status" and content["execution_state"] == "idle"
                   and msg["parent_header"].get("msg_id") == msg_id):
                 break
-        epochs_run = int(_user_expression(kc, "len(fit.history['loss'])"))
+        epochs_run = int(user_expression(kc, "len(fit.history['loss'])"))
         if route == "fit_async":
-            assert epochs_run == 1 and _user_expression(kc, "dash.history.stop_reason") == "'Stop button'"
+            assert epochs_run == 1 and user_expression(kc, "dash.history.stop_reason") == "'Stop button'"
         else:
             assert epochs_run == 8  # documented limitation: the click waited for the cell
     finally:

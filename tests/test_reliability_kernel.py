@@ -13,30 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, outputs_of
+from conftest import outputs_of, run_notebook
+from kernel_helpers import kernel_env, user_expression
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("KMAGIC_FRONTEND", "KMAGIC_TEST_MODE")}
-    env.update(PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3", **extra)
-    return env
-
-
-def _expression(kc: Any, expression: str) -> str:
-    reply = kc.execute_interactive("", user_expressions={"v": expression}, timeout=60)
-    value = reply["content"]["user_expressions"]["v"]
-    assert value["status"] == "ok", value
-    return value["data"]["text/plain"]
+#: Variables that would override what kmagic detects or does by default.
+HEADLESS = ("KMAGIC_FRONTEND", "KMAGIC_TEST_MODE")
 
 
 def test_kernel_interrupt_during_kfit_stops_cleanly(tmp_path: Path) -> None:
     from jupyter_client.manager import start_new_kernel
 
-    km, kc = start_new_kernel(kernel_name="python3", env=_env(), cwd=str(tmp_path))
+    km, kc = start_new_kernel(kernel_name="python3", env=kernel_env(*HEADLESS), cwd=str(tmp_path))
     try:
         setup = kc.execute_interactive(
             "%load_ext kmagic\nimport numpy as np\nrng = np.random.default_rng(0)\n"
@@ -70,15 +60,15 @@ def test_kernel_interrupt_during_kfit_stops_cleanly(tmp_path: Path) -> None:
         assert "stopped at epoch" in error["traceback"][0]
         # The dashboard (text mode: no widget front end here) says where it stopped.
         assert "interrupted (kernel interrupt)" in text and "stopped at epoch" in text
-        epochs = int(_expression(kc, "len(net_history.history['loss'])"))
+        epochs = int(user_expression(kc, "len(net_history.history['loss'])"))
         assert 2 <= epochs < 400
-        assert _expression(kc, "all(np.isfinite(w).all() for w in net.get_weights())") == "True"
-        assert _expression(kc, "any(not np.array_equal(a, b) for a, b in zip(before, net.get_weights()))") == "True"
+        assert user_expression(kc, "all(np.isfinite(w).all() for w in net.get_weights())") == "True"
+        assert user_expression(kc, "any(not np.array_equal(a, b) for a, b in zip(before, net.get_weights()))") == "True"
         # The next cells run normally, training included.
-        assert _expression(kc, "1 + 1") == "2"
+        assert user_expression(kc, "1 + 1") == "2"
         reply = kc.execute_interactive("%kfit net X y --epochs 1 --no-dashboard", timeout=120)
         assert reply["content"]["status"] == "ok"
-        assert _expression(kc, "len(net_history.history['loss'])") == "1"
+        assert user_expression(kc, "len(net_history.history['loss'])") == "1"
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
@@ -123,22 +113,10 @@ def _notebook(cells: list[str]) -> Any:
 
 
 def test_every_magic_headless_under_nbclient(tmp_path: Path) -> None:
-    from nbclient import NotebookClient
 
-    notebook = _notebook(CELLS)
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "KMAGIC_FRONTEND", "KMAGIC_TEST_MODE")}
-    os.environ.update(PYTHONPATH=str(REPO))
-    os.environ.pop("KMAGIC_FRONTEND", None)
-    os.environ.pop("KMAGIC_TEST_MODE", None)
-    try:  # the kernel's parent is this pytest process: detected as headless, as under nbconvert
-        NotebookClient(notebook, timeout=240, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    # The kernel's parent is this pytest process: detected as headless, as under nbconvert.
+    notebook = run_notebook(CELLS, timeout=240, cwd=tmp_path,
+                            env=dict.fromkeys(HEADLESS))
     cells = notebook.cells
     for index, cell in enumerate(cells):
         mimetypes = {m for o in outputs_of(cell, "display_data") for m in o["data"]}
@@ -169,7 +147,7 @@ def test_every_magic_passes_nbval(tmp_path: Path) -> None:
     path.write_text(json.dumps(_notebook(CELLS)))
     result = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider",
                              str(path)], capture_output=True, text=True, cwd=tmp_path,
-                            env=_env(KMAGIC_TEST_MODE="1", PATH=str(Path(sys.executable).parent) + os.pathsep
+                            env=kernel_env(*HEADLESS, KMAGIC_TEST_MODE="1", PATH=str(Path(sys.executable).parent) + os.pathsep
                                      + os.environ.get("PATH", "")), timeout=280)
     assert result.returncode == 0, result.stdout[-3000:]
     assert f"{len(CELLS)} passed" in result.stdout
@@ -187,7 +165,7 @@ def test_every_magic_in_a_terminal_ipython(tmp_path: Path) -> None:
         "    print('<<cell ok>>' if result.success else f'<<cell failed: {type(result.error_in_exec).__name__}>>')\n"
     )
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path,
-                            env=_env(), timeout=280)
+                            env=kernel_env(*HEADLESS), timeout=280)
     out = result.stdout
     assert result.returncode == 0, result.stderr[-3000:]
     statuses = [line for line in out.splitlines() if line.startswith("<<cell")]
