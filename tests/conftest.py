@@ -113,3 +113,41 @@ def nb_run() -> Callable[..., Any]:
 def outputs_of(cell: Any, output_type: str | None = None) -> list[Any]:
     """A notebook cell's outputs, optionally only one type (``error``, ``stream``, ``display_data``)."""
     return [o for o in cell.get("outputs", []) if output_type is None or o["output_type"] == output_type]
+
+
+class RecordingComm:
+    """Stands in for the kernel's comm: keeps every message the widget sends."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.comm_id = "test-comm"
+        self.kernel = object()  # ipywidgets sends only when a kernel is attached
+        self.sent: list[dict[str, Any]] = []
+
+    def send(self, data: Any = None, metadata: Any = None, buffers: Any = None) -> None:
+        self.sent.append(data)
+
+    def on_msg(self, callback: Any) -> None:
+        self.callback = callback
+
+    def on_close(self, callback: Any) -> None:
+        pass
+
+    def close(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def custom(self) -> list[dict[str, Any]]:
+        return [m["content"] for m in self.sent if m.get("method") == "custom"]
+
+
+@pytest.fixture
+def comms(monkeypatch: pytest.MonkeyPatch) -> list[RecordingComm]:
+    import ipywidgets.widgets.widget as widget_module
+
+    made: list[RecordingComm] = []
+
+    def create_comm(**kwargs: Any) -> RecordingComm:
+        made.append(RecordingComm(**kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(widget_module.comm, "create_comm", create_comm)
+    return made

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import RecordingComm
 
 from kmagic._keras import keras
 from kmagic.widgets.dashboard import Dashboard, detect_frontend
@@ -31,44 +32,6 @@ def _data(n: int = 96, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     x = rng.normal(size=(n, 6)).astype("float32")
     y = (x[:, 0] > 0).astype("int64") + (x[:, 1] > 1).astype("int64")
     return x, y
-
-
-class RecordingComm:
-    """Stands in for the kernel's comm: keeps every message the widget sends."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        self.comm_id = "test-comm"
-        self.kernel = object()  # ipywidgets sends only when a kernel is attached
-        self.sent: list[dict[str, Any]] = []
-
-    def send(self, data: Any = None, metadata: Any = None, buffers: Any = None) -> None:
-        self.sent.append(data)
-
-    def on_msg(self, callback: Any) -> None:
-        self.callback = callback
-
-    def on_close(self, callback: Any) -> None:
-        pass
-
-    def close(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def custom(self) -> list[dict[str, Any]]:
-        return [m["content"] for m in self.sent if m.get("method") == "custom"]
-
-
-@pytest.fixture
-def comms(monkeypatch: pytest.MonkeyPatch) -> list[RecordingComm]:
-    import ipywidgets.widgets.widget as widget_module
-
-    made: list[RecordingComm] = []
-
-    def create_comm(**kwargs: Any) -> RecordingComm:
-        made.append(RecordingComm(**kwargs))
-        return made[-1]
-
-    monkeypatch.setattr(widget_module.comm, "create_comm", create_comm)
-    return made
 
 
 def _click(dashboard: Dashboard, content: dict[str, Any]) -> None:

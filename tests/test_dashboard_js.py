@@ -47,30 +47,10 @@ window.ready = true;
 </script></body></html>"""
 
 
-class Comm:
-    def __init__(self, **kwargs: Any) -> None:
-        self.comm_id, self.kernel, self.sent = "c", object(), []
-
-    def send(self, data: Any = None, metadata: Any = None, buffers: Any = None) -> None:
-        self.sent.append(data)
-
-    def on_msg(self, callback: Any) -> None:
-        pass
-
-    def on_close(self, callback: Any) -> None:
-        pass
-
-    def close(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
-def _messages(monkeypatch: pytest.MonkeyPatch) -> tuple[list[dict[str, Any]], Dashboard]:
+def _messages() -> tuple[list[dict[str, Any]], Dashboard]:
     """The custom messages a real (tiny) fit sends, one per batch, with a NaN at the end."""
-    import ipywidgets.widgets.widget as widget_module
-
     from kmagic._keras import keras
 
-    monkeypatch.setattr(widget_module.comm, "create_comm", lambda **kw: Comm(**kw))
     k = keras()
     k.utils.set_random_seed(0)
     model = k.Sequential([k.Input((4,)), k.layers.Dense(8, activation="relu"), k.layers.Dense(2, activation="softmax")])
@@ -82,10 +62,11 @@ def _messages(monkeypatch: pytest.MonkeyPatch) -> tuple[list[dict[str, Any]], Da
     return [m["content"] for m in dash.widget.comm.sent if m.get("method") == "custom"], dash
 
 
-def test_dashboard_javascript_draws_and_sends_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dashboard_javascript_draws_and_sends_stop(tmp_path: Path, comms: list) -> None:
+    """``comms`` (conftest) records what the widget sends instead of a kernel."""
     from playwright.sync_api import sync_playwright
 
-    messages, dash = _messages(monkeypatch)
+    messages, dash = _messages()
     shutil.copy(STATIC / "dashboard.js", tmp_path / "dashboard.js")
     state = {"title": "Training test", "status": {}, "metrics": [], "stop_requested": False, "note": ""}
     (tmp_path / "index.html").write_text(PAGE.format(css=(STATIC / "dashboard.css").read_text(),

@@ -294,38 +294,16 @@ def test_kfit_flags_nan_at_once_restores_and_the_setting_can_keep_going(data) ->
     assert len(shell.user_ns["net_history"].history["loss"]) == 4
 
 
-def test_dashboard_flags_nan_mid_epoch_in_the_widget(monkeypatch) -> None:
-    import ipywidgets.widgets.widget as widget_module
-
+def test_dashboard_flags_nan_mid_epoch_in_the_widget(comms) -> None:
     import kmagic
     from kmagic.widgets.dashboard import Dashboard
 
-    sent: list[Any] = []
-
-    class Comm:
-        comm_id, kernel = "c", object()
-
-        def __init__(self, **kwargs: Any) -> None:
-            pass
-
-        def send(self, data: Any = None, metadata: Any = None, buffers: Any = None) -> None:
-            sent.append(data)
-
-        def on_msg(self, callback: Any) -> None:
-            pass
-
-        def on_close(self, callback: Any) -> None:
-            pass
-
-        def close(self, *args: Any, **kwargs: Any) -> None:
-            pass
-
-    monkeypatch.setattr(widget_module.comm, "create_comm", lambda **kw: Comm(**kw))
     model = kmagic.build("input 4\ndense 1\ncompile sgd(learning_rate=4.0) mse", seed=0)
     x, y = _diverging_data()
     dash = Dashboard(refresh_interval=60, frontend="widget", final_image=False, stop_on_nan=False)
     model.fit(x, y, epochs=6, batch_size=4, shuffle=False, verbose=0, callbacks=[dash])
-    statuses = [m["content"]["status"] for m in sent if m.get("method") == "custom" and "status" in m["content"]]
+    sent = [message for comm in comms for message in comm.custom()]
+    statuses = [m["status"] for m in sent if "status" in m]
     first = next(s for s in statuses if s["nan_detected"])
     epoch, batch = dash.history.nan_at
     # The warning went out during the epoch it happened in (refresh_interval=60 would otherwise wait).
