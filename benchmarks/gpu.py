@@ -37,31 +37,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 RESNET = """
+block basic(w):
+    residual:
+        conv w 3 same nobias | bn | relu
+        conv w 3 same nobias | bn
+    relu
+block down(w):
+    residual project:
+        conv w 3 same strides=2 nobias | bn | relu
+        conv w 3 same nobias | bn
+    relu
 input 32x32x3
 conv {w1} 3 same nobias | bn | relu
-repeat {blocks}:
-    residual:
-        conv {w1} 3 same nobias | bn | relu
-        conv {w1} 3 same nobias | bn
-    relu
-residual project:
-    conv {w2} 3 same strides=2 nobias | bn | relu
-    conv {w2} 3 same nobias | bn
-relu
-repeat {more_blocks}:
-    residual:
-        conv {w2} 3 same nobias | bn | relu
-        conv {w2} 3 same nobias | bn
-    relu
-residual project:
-    conv {w3} 3 same strides=2 nobias | bn | relu
-    conv {w3} 3 same nobias | bn
-relu
-repeat {more_blocks}:
-    residual:
-        conv {w3} 3 same nobias | bn | relu
-        conv {w3} 3 same nobias | bn
-    relu
+repeat {blocks}: basic {w1}
+down {w2}
+repeat {more_blocks}: basic {w2}
+down {w3}
+repeat {more_blocks}: basic {w3}
 gap
 dense 10 softmax
 """
