@@ -17,12 +17,8 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Enum, Float
 
 from kmagic import magic_args
+from kmagic.devices import JIT_CHOICES, PRECISIONS, STRATEGIES  # stdlib-only module: loading stays fast
 from kmagic.errors import KmagicError, KmagicUsageError, KmagicValueError
-
-# The choices of kmagic.devices (not imported here: loading stays fast); checked on use.
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
-STRATEGIES = ("auto", "none", "mirrored", "multiworker", "tpu")
-JIT_CHOICES = ("auto", "on", "off")
 
 LINE_MAGICS = ("kfit", "ksummary", "kactivations", "kweights", "ksave", "kload", "kexport", "kmodels", "kdevice")
 CELL_MAGICS = ("kmodel", "kblock")
