@@ -102,8 +102,7 @@ def _identifier(name: str) -> str:
 
 _SKIP_KEYS = {"name", "trainable", "dtype", "build_config", "compile_config"}
 _MHA_SKIP = {"query_shape", "key_shape", "value_shape"}
-_REFUSED = {"Lambda", "TFSMLayer", "TorchModuleWrapper", "JaxLayer", "FlaxLayer", "Functional", "Sequential",
-            "Model", "TimeDistributed"}
+_REFUSED = registry.CODE_LAYER_CLASSES | {"Functional", "Sequential", "Model", "TimeDistributed"}
 
 
 def _alias_by_class() -> dict[str, registry.LayerSpec]:

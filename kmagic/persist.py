@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from kmagic.errors import KmagicFileError
+from kmagic.registry import CODE_LAYER_CLASSES
 
 FORMATS = (".keras", ".h5", ".json")
-_REFUSED_CLASSES = {"Lambda", "TFSMLayer", "TorchModuleWrapper", "JaxLayer", "FlaxLayer"}
 
 
 def _format_of(path: Path) -> str:
@@ -225,7 +225,7 @@ def _load_json(k: Any, source: Path, custom_objects: dict[str, Any] | None) -> A
 def _refuse_code(config: Any, source: Path) -> None:
     """Refuse files whose config holds Python code (Lambda layers and the like)."""
     for class_name in _class_names(config):
-        if class_name in _REFUSED_CLASSES:
+        if class_name in CODE_LAYER_CLASSES:
             raise KmagicFileError(f"refusing to load '{source}': it contains a {class_name} layer, whose Python "
                                   "code would run on loading; rebuild the model without it")
 

@@ -250,6 +250,9 @@ INITIALIZERS: dict[str, str] = {
     "orthogonal": "Orthogonal", "identity": "Identity", "variance_scaling": "VarianceScaling",
 }
 
+#: Keras layers that hold Python code (or another framework's module): never loaded, never written as kmodel.
+CODE_LAYER_CLASSES: frozenset[str] = frozenset({"Lambda", "TFSMLayer", "TorchModuleWrapper", "JaxLayer", "FlaxLayer"})
+
 #: Keyword arguments accepted under another name (``lr`` for ``learning_rate``).
 KEYWORD_ALIASES: dict[str, str] = {"lr": "learning_rate"}
 
