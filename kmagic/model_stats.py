@@ -174,6 +174,17 @@ def _calls(model: Any) -> list[tuple[Any, Any]] | None:
     return calls
 
 
+def graph_model(model: Any) -> Any:
+    """The functional graph behind a model (a Sequential's inner one), or None."""
+    return _graph_model(model)
+
+
+def layer_calls(model: Any) -> list[tuple[Any, Any]]:
+    """``(layer, node)`` for every layer call in graph order; ``(layer, None)`` without a graph."""
+    calls = _calls(model)
+    return calls if calls is not None else [(layer, None) for layer in model.layers]
+
+
 def _output_names(model: Any) -> list[str]:
     graph = _graph_model(model)
     if graph is None:
