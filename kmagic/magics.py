@@ -92,11 +92,20 @@ class KMagic(Magics):
     def _data(self, word: Any, args: Namespace, what: str) -> Any:
         return None if word is None else magic_args.lookup(word, self.shell.user_ns, what, args)
 
-    def _card(self, model: Any, plot: bool = False) -> Any:
+    def _card(self, model: Any, plot: bool = False, batch_size: int | None = None, profile: Any = None) -> Any:
         from kmagic.widgets.model_card import ModelCard
 
         widget = {"on": True, "off": False}.get(self.widgets)
-        return ModelCard(model, plot=plot, widget=widget)
+        memory = times = None
+        if batch_size is not None:
+            from kmagic.cost import training_memory
+
+            memory = training_memory(model, batch_size)
+        if profile is not None:
+            from kmagic.cost import layer_times
+
+            times = layer_times(model, profile)
+        return ModelCard(model, plot=plot, widget=widget, memory=memory, times=times)
 
     # ---------------------------------------------------------------- %%kmodel
     @lazy_magic_arguments(name="%kmodel")
@@ -109,6 +118,7 @@ class KMagic(Magics):
     @argument("--seed", metavar="N", help="random seed for the initial weights")
     @argument("--quiet", action="store_true", help="show nothing")
     @argument("--plot", action="store_true", help="show the architecture diagram large")
+    @argument("--batch-size", metavar="B", help="add the memory of one training step at this batch size to the card")
     @no_var_expand
     @cell_magic
     def kmodel(self, line: str, cell: str) -> None:
@@ -133,7 +143,7 @@ class KMagic(Magics):
         self.blocks.update(program.blocks)
         self.shell.user_ns[name] = model
         if not args.quiet:
-            _display(self._card(model, plot=args.plot))
+            _display(self._card(model, plot=args.plot, batch_size=magic_args.to_int(args.batch_size, "--batch-size")))
 
     @lazy_magic_arguments(name="%kblock")
     @argument("header", metavar="NAME(params)", help="the block's name and parameters, e.g. down(f, k=3)")
@@ -240,27 +250,41 @@ class KMagic(Magics):
     @lazy_magic_arguments()
     @argument("name", metavar="NAME", help="the model")
     @argument("--plot", action="store_true", help="show the architecture diagram large")
+    @argument("--batch-size", metavar="B", help="add the memory of one training step at this batch size")
+    @argument("--profile", metavar="X", help="add each layer's forward time on the batch X")
     @no_var_expand
     @line_magic
     def ksummary(self, line: str) -> None:
-        """Show the model card of a model again."""
+        """Show the model card of a model again (with --batch-size: training memory; --profile: layer times)."""
         args = self._parse(self.ksummary, line)
-        _display(self._card(self._model(args.name, args), plot=args.plot))
+        model = self._model(args.name, args)
+        profile = self._data(args.profile, args, "profiling batch")
+        _display(self._card(model, plot=args.plot, batch_size=magic_args.to_int(args.batch_size, "--batch-size"),
+                            profile=profile))
 
     @lazy_magic_arguments()
     @argument("name", metavar="NAME", help="the model")
     @argument("x", metavar="X", help="input samples: a variable name or {expression}")
     @argument("--layer", metavar="NAME", help="the layer shown first")
     @argument("--sample", metavar="N", help="the sample shown first (index into X)")
+    @argument("--explain", action="store_true",
+              help="why the model decided: saliency, Grad-CAM, token attributions per sample")
+    @argument("--target", metavar="K", help="with --explain: the class to explain (default: the predicted one)")
     @no_var_expand
     @line_magic
     def kactivations(self, line: str) -> None:
-        """The activation explorer: every layer's output for the samples in X."""
+        """The activation explorer: every layer's output for the samples in X (--explain: attributions)."""
         from kmagic.widgets.activations import show_activations
 
         args = self._parse(self.kactivations, line)
         model = self._model(args.name, args)
         x = self._data(args.x, args, "input samples")
+        if args.explain or args.target is not None:
+            from kmagic.explain import explain
+            from kmagic.widgets.explain_view import ExplainView
+
+            _display(ExplainView(explain(model, x, target=magic_args.to_int(args.target, "--target", minimum=0))))
+            return
         shown = show_activations(model, x, layer=args.layer,
                                  sample=magic_args.to_int(args.sample, "--sample", minimum=0) or 0)
         if shown is not None:
@@ -459,20 +483,23 @@ def _accepted(callable_: Any, **options: Any) -> dict[str, Any]:
 def register(ipython: Any) -> None:
     """Register the magics, the settings and the completer on a shell (``%load_ext kmagic``)."""
     from kmagic import completion
+    from kmagic.magics_insight import InsightMagics
 
     if "KMagic" in ipython.magics_manager.registry:
         return
     ipython.register_magics(KMagic(shell=ipython))
+    ipython.register_magics(InsightMagics(shell=ipython))
     completion.install(ipython)
 
 
 def unregister(ipython: Any) -> None:
     """Remove what :func:`register` added (``%unload_ext kmagic``)."""
-    from kmagic import completion
+    from kmagic import completion, magics_insight
 
     manager = ipython.magics_manager
     instance = manager.registry.pop("KMagic", None)
-    for kind, names in (("line", LINE_MAGICS), ("cell", CELL_MAGICS)):
+    manager.registry.pop("InsightMagics", None)
+    for kind, names in (("line", LINE_MAGICS + magics_insight.LINE_MAGICS), ("cell", CELL_MAGICS)):
         for name in names:
             manager.magics[kind].pop(name, None)
     if instance is not None and instance in getattr(ipython, "configurables", []):

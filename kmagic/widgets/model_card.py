@@ -9,10 +9,13 @@ the same content, so a saved notebook, nbconvert or a terminal shows it all.
 from __future__ import annotations
 
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmagic.diagram import DiagramNode, kind_of, render_svg
 from kmagic.model_stats import LayerStats, ModelStats, human_bytes, human_count, model_stats
+
+if TYPE_CHECKING:
+    from kmagic.cost import MemoryEstimate
 
 #: The diagram beside the table: a thumbnail at most this wide; ``--plot`` draws it at PLOT_SCALE.
 CARD_DIAGRAM_WIDTH = 360
@@ -46,6 +49,18 @@ def _device_line(device: dict[str, Any]) -> str:
     return ", ".join(f"{k} {device[k]}" for k in keys)
 
 
+def _time_text(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds * 1e3:.3g} ms"
+
+
+def _time_bar(seconds: float | None, longest: float) -> str:
+    if seconds is None or longest <= 0:
+        return ""
+    width = max(1, round(80 * seconds / longest))
+    return (f'<span style="display:inline-block;width:{width}px;height:8px;margin-left:4px;'
+            f'background:var(--jp-brand-color1,#1976d2)"></span>')
+
+
 def _totals(stats: ModelStats) -> list[tuple[str, str]]:
     totals = [
         ("parameters", f"{stats.parameters:,} ({stats.trainable:,} trainable, {stats.non_trainable:,} not)"),
@@ -62,11 +77,43 @@ def _totals(stats: ModelStats) -> list[tuple[str, str]]:
 class ModelCard:
     """A model's card: rows per layer, totals, diagram, device. Displays itself."""
 
-    def __init__(self, model: Any, *, plot: bool = False, widget: bool | None = None) -> None:
+    def __init__(self, model: Any, *, plot: bool = False, widget: bool | None = None,
+                 memory: MemoryEstimate | None = None, times: dict[str, float] | None = None) -> None:
         self.stats = model_stats(model)
         self.plot = plot
         self.widget_mode = widget
+        self.memory = memory
+        self.times = times
         self._widget: Any = None
+
+    # ---------------------------------------------------------------- cost columns
+    def _extra_header(self) -> tuple[str, ...]:
+        return ((f"train memory (batch {self.memory.batch_size})",) if self.memory else ()) + \
+            (("forward time",) if self.times is not None else ())
+
+    def _extra_cells(self, row: LayerStats) -> tuple[str, ...]:
+        cells: tuple[str, ...] = ()
+        if self.memory is not None:
+            costs = {cost.name: cost for cost in self.memory.layers}
+            cells += (human_bytes(costs[row.name].total) if row.name in costs else "",)
+        if self.times is not None:
+            cells += (_time_text(self.times.get(row.name)),)
+        return cells
+
+    def _extra_html(self, row: LayerStats) -> str:
+        cells = self._extra_cells(row)
+        if self.times is not None:
+            longest = max(self.times.values(), default=0.0)
+            cells = (*cells[:-1], cells[-1] + _time_bar(self.times.get(row.name), longest))
+        return "".join(f'<td class="num">{cell}</td>' for cell in cells)
+
+    def _cost_totals(self) -> list[tuple[str, str]]:
+        totals = []
+        if self.memory is not None:
+            totals.append(("training step memory", self.memory.describe()))
+        if self.times is not None:
+            totals.append(("forward time, all layers", _time_text(sum(self.times.values()))))
+        return totals
 
     # ---------------------------------------------------------------- pieces
     def svg(self, full_size: bool | None = None) -> str:
@@ -81,7 +128,7 @@ class ModelCard:
         """The layer table and the totals as HTML."""
         head = "".join(f"<th>{h}</th>" for h in
                        ("layer", "class", "output shape", "trainable", "non-trainable", "mult-adds",
-                        "inputs", "kmodel line"))
+                        "inputs", "kmodel line", *self._extra_header()))
         body = []
         for row in self.stats.layers:
             origin = (f"<code>{row.origin_line}: {escape(row.origin)}</code>" if row.origin else "")
@@ -89,9 +136,11 @@ class ModelCard:
                 f"<tr><td>{escape(row.name)}</td><td>{escape(row.cls)}</td>"
                 f'<td style="white-space:nowrap">{escape(row.output_shape)}</td>'
                 f'<td class="num">{row.trainable:,}</td><td class="num">{row.non_trainable:,}</td>'
-                f'<td class="num">{_macs(row)}</td><td>{escape(", ".join(row.inputs))}</td><td>{origin}</td></tr>'
+                f'<td class="num">{_macs(row)}</td><td>{escape(", ".join(row.inputs))}</td><td>{origin}</td>'
+                f"{self._extra_html(row)}</tr>"
             )
-        totals = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in _totals(self.stats))
+        totals = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>"
+                         for k, v in _totals(self.stats) + self._cost_totals())
         return (f'<table class="kmagic-layers"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
                 f'</table><table class="kmagic-totals" style="margin-top:6px">{totals}</table>')
 
@@ -110,10 +159,11 @@ class ModelCard:
 
     def to_text(self) -> str:
         """The card as plain text: a table with an inputs column (the graph), totals, device."""
-        header = ("layer", "class", "output shape", "trainable", "non-train", "mult-adds", "inputs", "kmodel line")
+        header = ("layer", "class", "output shape", "trainable", "non-train", "mult-adds", "inputs", "kmodel line",
+                  *self._extra_header())
         rows = [header] + [
             (r.name, r.cls, r.output_shape, f"{r.trainable:,}", f"{r.non_trainable:,}", _macs(r),
-             ", ".join(r.inputs), f"{r.origin_line}: {r.origin}" if r.origin else "")
+             ", ".join(r.inputs), f"{r.origin_line}: {r.origin}" if r.origin else "", *self._extra_cells(r))
             for r in self.stats.layers
         ]
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -123,7 +173,7 @@ class ModelCard:
             if index == 0:
                 lines.append("  ".join("-" * width for width in widths))
         lines.append("")
-        lines += [f"{k}: {v}" for k, v in _totals(self.stats)]
+        lines += [f"{k}: {v}" for k, v in _totals(self.stats) + self._cost_totals()]
         return "\n".join(lines)
 
     # ---------------------------------------------------------------- widget
