@@ -159,7 +159,7 @@ def test_explain_image_model_gives_saliency_and_gradcam(cnn, digits) -> None:
     assert result.targets == list(cnn.predict(x, verbose=0).argmax(axis=1))
     for maps in (result.saliency, result.gradcam):
         assert all(np.ptp(sample) > 0 for sample in maps)  # not constant
-    assert 0.0 <= result.gradcam.min() and result.gradcam.max() <= 1.0 + 1e-6
+    assert result.gradcam.min() >= 0.0 and result.gradcam.max() <= 1.0 + 1e-6
 
 
 def test_explain_target_changes_the_attribution(cnn, digits) -> None:
@@ -199,13 +199,6 @@ def test_kactivations_explain_in_a_shell(shell, cnn, digits) -> None:
     bundle = captured.outputs[-1].data
     assert "image/png" in bundle
     assert bundle["text/plain"].count("class 3") == 3
-
-
-def test_explain_costs_at_most_three_predicts(cnn, digits) -> None:
-    """A sanity bound only (the benchmark measures the ratio): far from 3x on any machine."""
-    x = digits[0][:128]
-    explain(cnn, x)
-    assert explain(cnn, x).saliency.shape == x.shape
 
 
 # ---------------------------------------------------------------- report
