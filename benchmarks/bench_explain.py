@@ -14,7 +14,7 @@ def run(quick: bool = False) -> list[dict]:
     import numpy as np
 
     from benchmarks.bench_activations import _cnn
-    from kmagic.explain import explain
+    from kmagic.attribution import explain
 
     model = _cnn()
     x = np.random.default_rng(0).random((64, 28, 28, 1)).astype("float32")

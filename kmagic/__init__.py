@@ -20,6 +20,9 @@ __all__ = [
     "save",
     "load",
     "Dashboard",
+    "explain",
+    "report",
+    "diff",
     "KmagicError",
     "load_ipython_extension",
     "unload_ipython_extension",
@@ -33,6 +36,9 @@ _LAZY = {
     "save": ("kmagic.persist", "save"),
     "load": ("kmagic.persist", "load"),
     "Dashboard": ("kmagic.widgets.dashboard", "Dashboard"),
+    "explain": ("kmagic.attribution", "explain"),
+    "report": ("kmagic.reporting", "report"),
+    "diff": ("kmagic.model_diff", "diff"),
 }
 
 

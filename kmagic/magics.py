@@ -280,7 +280,7 @@ class KMagic(Magics):
         model = self._model(args.name, args)
         x = self._data(args.x, args, "input samples")
         if args.explain or args.target is not None:
-            from kmagic.explain import explain
+            from kmagic.attribution import explain
             from kmagic.widgets.explain_view import ExplainView
 
             _display(ExplainView(explain(model, x, target=magic_args.to_int(args.target, "--target", minimum=0))))

@@ -1,7 +1,7 @@
 """The magics that look at a model from outside training: ``%kreport`` and ``%kdiff``.
 
-Each parses its line, calls a plain function (:func:`kmagic.report.write_report`,
-:func:`kmagic.diff.diff`) and displays or prints the result. ``%ksummary --batch-size/--profile``
+Each parses its line, calls a plain function (:func:`kmagic.reporting.write_report`,
+:func:`kmagic.diff`) and displays or prints the result. ``%ksummary --batch-size/--profile``
 and ``%kactivations --explain`` live with their magics in :mod:`kmagic.magics`.
 """
 
@@ -32,7 +32,7 @@ class InsightMagics(Magics):
     @line_magic
     def kreport(self, line: str) -> None:
         """Write one self-contained HTML report: card, diagram, kmodel text, curves, environment."""
-        from kmagic.report import write_report
+        from kmagic.reporting import write_report
 
         args = magic_args.parse(self.kreport, line, self.shell.user_ns)
         model = magic_args.lookup(args.name, self.shell.user_ns, "model", args)
@@ -55,7 +55,7 @@ class InsightMagics(Magics):
     @line_magic
     def kdiff(self, line: str) -> None:
         """Compare two models (or kmodel texts): layers added, removed, changed; totals; text diff."""
-        from kmagic.diff import diff
+        from kmagic.model_diff import diff
 
         args = magic_args.parse(self.kdiff, line, self.shell.user_ns)
         sides = [magic_args.lookup(word, self.shell.user_ns, "a model or kmodel text", args)

@@ -72,6 +72,11 @@ CONCEPTS: dict[str, tuple[str, str]] = {
     "save.keras": ("Serialization", ".keras, saved, reloaded and checked"),
     "train.backprop": ("Training", "Backpropagation, shown on the dashboard"),
     "train.backprop_by_hand": ("Training", "One backpropagation step by hand (GradientTape)"),
+    "inspect.memory": ("Inspection", "Training-step memory per layer, before training"),
+    "inspect.profile": ("Inspection", "Forward time per layer"),
+    "inspect.explain": ("Inspection", "Saliency, Grad-CAM and token attributions"),
+    "inspect.diff": ("Inspection", "Comparing two models (%kdiff)"),
+    "share.report": ("Sharing", "A self-contained HTML report"),
     "classic_vs_deep": ("Classic ML vs deep learning", "Logistic regression beside a CNN on the same digits"),
 }
 

@@ -15,11 +15,11 @@ import pytest
 from IPython.utils.capture import capture_output
 
 import kmagic
+from kmagic.attribution import explain
 from kmagic.cost import OPTIMIZER_SLOTS, layer_times, optimizer_slots, training_memory
-from kmagic.diff import diff
 from kmagic.errors import KmagicError, KmagicUsageError
-from kmagic.explain import explain
-from kmagic.report import report
+from kmagic.model_diff import diff
+from kmagic.reporting import report
 from kmagic.widgets.explain_view import ExplainView, explanation_png
 
 CNN = """
@@ -292,3 +292,13 @@ def test_kdiff_refuses_what_is_not_a_model(shell) -> None:
     shell.user_ns["number"] = 3
     with pytest.raises(KmagicError, match="expected a Keras model or kmodel text"):
         shell.run_line_magic("kdiff", "number number")
+
+
+def test_public_names_are_the_functions() -> None:
+    import kmagic.attribution
+    import kmagic.model_diff
+    import kmagic.reporting
+
+    assert kmagic.explain is kmagic.attribution.explain
+    assert kmagic.report is kmagic.reporting.report
+    assert kmagic.diff is kmagic.model_diff.diff

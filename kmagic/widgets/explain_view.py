@@ -1,4 +1,4 @@
-"""The view of :func:`kmagic.explain.explain`: an image per sample row, coloured tokens, and text.
+"""The view of :func:`kmagic.explain`: an image per sample row, coloured tokens, and text.
 
 Images (2-D or 3-D inputs per sample): the input, the gradient × input saliency, and Grad-CAM
 over the input when the model has a 2-D convolution. Text models: each token coloured by its
@@ -12,7 +12,7 @@ import base64
 from html import escape
 from typing import Any
 
-from kmagic.explain import Explanation
+from kmagic.attribution import Explanation
 
 _MAX_SAMPLES = 8
 _TOP_TOKENS = 5
