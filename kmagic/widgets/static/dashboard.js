@@ -348,7 +348,7 @@ function drawChart(chart, name, store, opts, colors, width, height) {
 
   let lo = Infinity, hi = -Infinity;
   const useLog = opts.log;
-  for (const s of series) for (const y of s.ys) {
+  for (const line of series) for (const y of line.ys) {
     if (y === null || !isFinite(y) || (useLog && y <= 0)) continue;
     if (y < lo) lo = y; if (y > hi) hi = y;
   }
@@ -397,28 +397,28 @@ function drawChart(chart, name, store, opts, colors, width, height) {
 
   ctx.save();
   ctx.beginPath(); ctx.rect(L, T, W, H); ctx.clip();
-  for (const s of series) drawSeries(ctx, s, px, py, logScale);
+  for (const line of series) drawSeries(ctx, line, px, py, logScale);
   ctx.restore();
 }
 
-function drawSeries(ctx, s, px, py, logScale) {
-  ctx.strokeStyle = s.color; ctx.fillStyle = s.color; ctx.lineWidth = s.width;
+function drawSeries(ctx, line, px, py, logScale) {
+  ctx.strokeStyle = line.color; ctx.fillStyle = line.color; ctx.lineWidth = line.width;
   ctx.beginPath();
   let pen = false, lastPx = -1;
-  const n = s.xs.length;
+  const n = line.xs.length;
   for (let i = 0; i < n; i++) {
-    const y = s.ys[i];
+    const y = line.ys[i];
     if (y === null || y === undefined || !isFinite(y) || (logScale && y <= 0)) { pen = false; continue; }
-    const X = px(s.xs[i]), Y = py(y);
+    const X = px(line.xs[i]), Y = py(y);
     if (pen && X - lastPx < 0.5 && i < n - 1) continue; // at most ~2 points per pixel
     if (pen) ctx.lineTo(X, Y); else ctx.moveTo(X, Y);
     pen = true; lastPx = X;
   }
   ctx.stroke();
-  if (s.dots) for (let i = 0; i < n; i++) {
-    const y = s.ys[i];
+  if (line.dots) for (let i = 0; i < n; i++) {
+    const y = line.ys[i];
     if (y === null || !isFinite(y) || (logScale && y <= 0)) continue;
-    ctx.beginPath(); ctx.arc(px(s.xs[i]), py(y), 2.6, 0, 2 * Math.PI); ctx.fill();
+    ctx.beginPath(); ctx.arc(px(line.xs[i]), py(y), 2.6, 0, 2 * Math.PI); ctx.fill();
   }
 }
 
