@@ -464,23 +464,28 @@ class _FinishedWidgets:
         cell = getattr(info, "cell_id", None) or _current_cell_id()
         for widget in self._by_cell.pop(cell, []) if cell else []:
             with contextlib.suppress(Exception):
+                layout = getattr(widget, "layout", None)
                 widget.close()
+                if layout is not None:
+                    layout.close()
 
 
 _FINISHED = _FinishedWidgets()
 
 
 def _current_cell_id() -> str | None:
-    """The id of the notebook cell being executed (ipykernel passes the front end's ``cellId``)."""
+    """The id of the notebook cell being executed (the front end's ``cellId``, which ipykernel
+    hands to IPython), or None outside a notebook cell."""
     shell = _ipython()
-    kernel = getattr(shell, "kernel", None)
-    try:
-        parent = kernel.get_parent() if hasattr(kernel, "get_parent") else getattr(kernel, "_parent_header", {})
-        cell = (parent or {}).get("metadata", {}).get("cellId")
-    except Exception:  # a kernel without parent messages
-        return None
+    result = getattr(getattr(shell, "displayhook", None), "exec_result", None)
+    cell = getattr(getattr(result, "info", None), "cell_id", None)
+    if not cell:
+        kernel = getattr(shell, "kernel", None)
+        try:
+            cell = kernel.get_parent().get("metadata", {}).get("cellId")
+        except Exception:  # no kernel, or a kernel without parent messages
+            return None
     return str(cell) if cell else None
-
 
 
 def confusion_matrix_of(model: Any, validation_data: Any, limit: int = 5000) -> tuple[Any, list[str]] | None:
