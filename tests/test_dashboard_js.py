@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,40 @@ import pytest
 from kmagic.widgets.dashboard import Dashboard
 
 CHROMIUM = os.environ.get("KMAGIC_CHROMIUM", "/usr/bin/chromium")
-STATIC = Path(__file__).resolve().parents[1] / "kmagic/widgets/static"
+ROOT = Path(__file__).resolve().parents[1]
+STATIC = ROOT / "kmagic/widgets/static"
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("node") is None,
-                                                   reason="needs Chromium")]
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("node") is None,
+                                    reason="needs Chromium")
+TYPES = {"int": int, "number": (int, float), "string": str, "bool": bool, "list": list, "object": dict,
+         "null": type(None)}
+
+
+def documented_schema() -> dict[str, Any]:
+    """The message schema, from the one place it is written down: docs/dashboard.md."""
+    text = (ROOT / "docs/dashboard.md").read_text()
+    section = text.split("### Messages between the kernel and the view", 1)[1]
+    return json.loads(re.search(r"```json\n(.*?)```", section, re.S).group(1))
+
+
+def check_fields(value: dict[str, Any], fields: dict[str, str], where: str) -> None:
+    """``value`` has exactly the documented fields, each of a documented type."""
+    assert set(value) == set(fields), f"{where}: fields {sorted(value)} != documented {sorted(fields)}"
+    for name, kinds in fields.items():
+        allowed = tuple(TYPES[k] for k in kinds.split("|"))
+        item = value[name]
+        ok = isinstance(item, allowed) and not (isinstance(item, bool) and bool not in allowed)
+        assert ok, f"{where}.{name} = {item!r}, documented as {kinds}"
+
+
+def check_message(message: dict[str, Any], schema: dict[str, Any], direction: str = "kernel to view") -> None:
+    check_fields(message, schema[direction][message["type"]], message["type"])
+    if "status" in message:
+        check_fields(message["status"], schema["status"], "status")
+    for kind, part in message.get("points", {}).items():
+        check_fields(part, schema["points"][kind], f"points.{kind}")
+        for name, values in part.get("y", {}).items():
+            assert len(values) == len(part["x"]), f"points.{kind}.y.{name} not aligned with x"
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><style>{css}</style></head>
 <body style="width:1000px"><div id="host"></div>
@@ -62,6 +93,29 @@ def _messages() -> tuple[list[dict[str, Any]], Dashboard]:
     return [m["content"] for m in dash.widget.comm.sent if m.get("method") == "custom"], dash
 
 
+def test_recorded_messages_follow_the_documented_schema(comms: list) -> None:
+    """Every message a real fit sends (updates, and the reply to a view's sync) matches docs/dashboard.md,
+    and the JavaScript sends only documented messages and reads only documented status fields."""
+    schema = documented_schema()
+    messages, dash = _messages()
+    assert len(messages) > 5
+    dash.widget._handle_msg({"content": {"data": {"method": "custom", "content": {"type": "sync"}}}, "buffers": []})
+    reset = dash.widget.comm.custom()[-1]
+    assert reset["type"] == "reset"
+    for message in [*messages, reset]:
+        check_message(message, schema)
+    check_fields(dict(dash.widget.status), schema["status"], "widget state status")
+    source = (STATIC / "dashboard.js").read_text()
+    sent = set(re.findall(r'model\.send\(\{ type: "(\w+)" \}\)', source))
+    assert sent == set(schema["view to kernel"])
+    handled = set(re.findall(r'msg\.type === "(\w+)"', source)) | {"update"}
+    assert handled == set(schema["kernel to view"])
+    read = set(re.findall(r"\b(?:s|status)\.([a-z_]+)\b", source))
+    assert read and read <= set(schema["status"]), read - set(schema["status"])
+
+
+@pytest.mark.slow
+@needs_chromium
 def test_dashboard_javascript_draws_and_sends_stop(tmp_path: Path, comms: list) -> None:
     """``comms`` (conftest) records what the widget sends instead of a kernel."""
     from playwright.sync_api import sync_playwright
@@ -128,14 +182,77 @@ def test_dashboard_javascript_draws_and_sends_stop(tmp_path: Path, comms: list) 
             assert not page.is_visible(".kmagic-stop")  # no "Stopping…" left behind once training ended
             assert page.locator(".kmagic-dash.kmagic-done").count() == 1
             assert f"at epoch {dash.history.best_epoch}" in page.inner_text(".kmagic-stats")
+            # Every message the view received matches the documented schema.
+            for message in messages:
+                check_message(message, documented_schema())
             # Toggles redraw without errors; a gap in the offsets makes the view ask for everything again.
             page.click("text=log scale")
+            page.click("text=log scale")
             page.evaluate("(m) => window.feed(m)", {"type": "update", "points": {
-                "batch": {"start": 10_000, "x": [9.0], "y": {"loss": [0.1]}}}})
+                "batch": {"start": 10_000, "end": 10_001, "x": [9.0], "y": {"loss": [0.1]}}}})
             assert page.evaluate("window.sent")[-1] == {"type": "sync"}
+            _check_stopped_axis_thinned_reset_and_theme(page)
             page.screenshot(path=str(tmp_path / "dashboard.png"))
             browser.close()
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(drive).result()
     assert errors == []
+
+
+INKED_RIGHT = """() => { const c = document.querySelector('.kmagic-chart canvas'), ctx = c.getContext('2d');
+  const d = ctx.getImageData(0, 0, c.width, c.height).data; let right = 0;
+  for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
+    const i = 4 * (y * c.width + x);  // the per-batch curve's colour (light blue, #9ecae1)
+    if (d[i + 3] > 100 && Math.abs(d[i] - 158) < 40 && Math.abs(d[i + 1] - 202) < 40 && d[i + 2] > 180) right = Math.max(right, x);
+  }
+  return right / c.width; }"""
+LIGHT_PIXELS = """() => { let n = 0; for (const c of document.querySelectorAll('.kmagic-chart canvas')) {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 150 && d[i] > 235 && d[i + 1] > 235 && d[i + 2] > 235) n++; }
+  return n; }"""
+
+
+def _run(planned: int, ran: int, steps: int, finished: bool, thin_to: int | None = None) -> dict[str, Any]:
+    """A reset message for a run of ``ran`` epochs of ``planned`` (stopped early when finished)."""
+    n = ran * steps
+    index = list(range(n)) if thin_to is None else [round(i * (n - 1) / (thin_to - 1)) for i in range(thin_to)]
+    status = {"epoch": ran, "epochs": planned, "step": steps, "steps": steps, "progress": ran / planned,
+              "epochs_run": ran, "finished": finished, "stopped_early": finished, "stop_reason": "Stop button",
+              "stopped_at": [ran, steps], "elapsed": 3.0}
+    return {"type": "reset", "status": status, "metrics": ["loss"], "points": {
+        "batch": {"start": 0, "end": n, "x": [(i + 1) / steps for i in index],
+                  "y": {"loss": [1.0 / (1 + (i + 1) / steps) for i in index]}},
+        "epoch": {"start": 0, "end": ran, "x": list(range(1, ran + 1)), "y": {"loss": [1.0 / (1 + e) for e in range(1, ran + 1)]}},
+        "lr": {"start": 0, "end": 0, "points": []}}}
+
+
+def _check_stopped_axis_thinned_reset_and_theme(page: Any) -> None:
+    """After an early stop the x-axis spans the epochs that ran; a thinned reset takes later
+    updates at its ``end``; a theme switch redraws the canvases in the new colours."""
+    page.evaluate("(m) => window.feed(m)", _run(planned=300, ran=6, steps=20, finished=False))
+    page.wait_for_timeout(150)
+    running = page.evaluate(INKED_RIGHT)
+    page.evaluate("(m) => window.feed(m)", _run(planned=300, ran=6, steps=20, finished=True))
+    page.wait_for_timeout(150)
+    stopped = page.evaluate(INKED_RIGHT)
+    assert running < 0.2 and stopped > 0.85, (running, stopped)  # planned axis while running, ran after a stop
+    # A reset thinned to 50 of 120 points covers 120: an update starting at 120 is appended, no sync.
+    sent = len(page.evaluate("window.sent"))
+    page.evaluate("(m) => window.feed(m)", _run(planned=300, ran=6, steps=20, finished=False, thin_to=50))
+    page.evaluate("(m) => window.feed(m)", {"type": "update", "points": {
+        "batch": {"start": 120, "end": 121, "x": [6.05], "y": {"loss": [0.2]}}}})
+    assert len(page.evaluate("window.sent")) == sent
+    page.evaluate("(m) => window.feed(m)", {"type": "update", "points": {
+        "batch": {"start": 125, "end": 126, "x": [6.3], "y": {"loss": [0.2]}}}})
+    assert page.evaluate("window.sent")[-1] == {"type": "sync"}
+    # Theme: JupyterLab switches <body>'s data-jp-theme-light and its --jp-* variables.
+    page.add_style_tag(content='body[data-jp-theme-light="false"] { background: #111; '
+                                "--jp-ui-font-color1: #ffffff; --jp-border-color2: #f0f0f0; }")
+    page.evaluate("document.body.dataset.jpThemeLight = 'true'")
+    page.wait_for_timeout(400)
+    light = page.evaluate(LIGHT_PIXELS)
+    page.evaluate("document.body.dataset.jpThemeLight = 'false'")
+    page.wait_for_timeout(500)
+    dark = page.evaluate(LIGHT_PIXELS)
+    assert light < 20 and dark > 200, (light, dark)  # axis labels and grid redrawn in the dark theme's colours

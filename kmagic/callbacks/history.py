@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+#: Points per series a new view receives at most (a long run is thinned evenly).
+MAX_SYNC_POINTS = 4000
 _MAX_MODES = {"acc", "accuracy", "auc", "precision", "recall", "f1", "r2"}
 
 
@@ -70,6 +72,13 @@ class TrainingHistory:
     ended_at: float | None = None
     current_epoch: int = 0
     current_step: int = 0
+    train_seconds: float = 0.0
+    timed_batches: int = 0
+    validation_seconds: float = 0.0
+    timed_validations: int = 0
+    run_batches: int = 0
+    last_batch_at: float | None = None
+    _last_batch_end: float | None = field(default=None, repr=False)
     _epochs_param: int = field(default=0, repr=False)
     _offset: int | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -85,6 +94,10 @@ class TrainingHistory:
         self.batch_size = batch_size
         self.started_at = time.monotonic()
         self.ended_at = None
+        self.train_seconds, self.timed_batches = 0.0, 0
+        self.validation_seconds, self.timed_validations = 0.0, 0
+        self._last_batch_end = None
+        self.run_batches, self.last_batch_at = 0, None
         self.finished = False
         self.stopped_early = False
         self.stop_reason = None
@@ -103,6 +116,7 @@ class TrainingHistory:
         epoch += self._offset
         self.current_epoch = epoch
         self.current_step = 0
+        self._last_batch_end = None  # the first batch of an epoch is not timed (tracing, data start-up)
         if learning_rate is not None and math.isfinite(learning_rate):
             with self._lock:
                 if not self.lr or not math.isclose(self.lr[-1][1], learning_rate, rel_tol=1e-6):
@@ -114,7 +128,13 @@ class TrainingHistory:
         steps = self.steps_per_epoch
         x = epoch + (step + 1) / steps if steps else epoch + 1.0
         values = _numbers(logs)
+        now = time.monotonic()
         with self._lock:
+            if self._last_batch_end is not None:  # batch-to-batch time inside one epoch
+                self.train_seconds += now - self._last_batch_end
+                self.timed_batches += 1
+            self._last_batch_end = self.last_batch_at = now
+            self.run_batches += 1
             self.current_step = step + 1
             n = len(self.batch_x)
             self.batch_x.append(x)
@@ -134,6 +154,10 @@ class TrainingHistory:
     def add_epoch(self, epoch: int, logs: dict[str, Any] | None) -> None:
         """Record the epoch-end logs (train and ``val_*``) of ``epoch`` (0-based)."""
         values = _numbers(logs)
+        if self._last_batch_end is not None and any(k.startswith("val_") for k in values):
+            self.validation_seconds += time.monotonic() - self._last_batch_end
+            self.timed_validations += 1
+        self._last_batch_end = None
         with self._lock:
             n = len(self.epoch_x)
             self.epoch_x.append(epoch + 1)
@@ -191,23 +215,47 @@ class TrainingHistory:
         done = self.current_epoch + (self.current_step / steps if steps else 0.0)
         return min(1.0, done / self.epochs_planned)
 
+    def rates(self) -> tuple[float | None, float | None]:
+        """``(batches/s, ETA in s)`` from measured batch times of this fit.
+
+        The rate is batches over the time between consecutive batch ends inside
+        an epoch: the first batch of each epoch (graph tracing, data start-up),
+        validation and any pause after the last batch (an interrupt) are not
+        counted, so the rate neither starts low nor drops after training
+        stopped. The ETA adds the measured validation time per remaining epoch.
+        """
+        if self.timed_batches and self.train_seconds > 0:
+            rate = self.timed_batches / self.train_seconds
+        elif self.run_batches and self.last_batch_at is not None and self.started_at is not None \
+                and self.last_batch_at > self.started_at and self.epoch_x:
+            rate = self.run_batches / (self.last_batch_at - self.started_at)  # one batch per epoch
+        else:
+            return None, None
+        if self.finished or not self.epochs_planned or not self.steps_per_epoch:
+            return rate, None
+        done = self.current_epoch * self.steps_per_epoch + self.current_step
+        left = max(0, self.epochs_planned * self.steps_per_epoch - done)
+        eta = left / rate
+        if self.timed_validations:
+            epochs_left = max(0, self.epochs_planned - len(self.epoch_x))
+            eta += epochs_left * self.validation_seconds / self.timed_validations
+        return rate, eta
+
     def status(self) -> dict[str, Any]:
         """Progress numbers for a display: epoch, step, elapsed, ETA, rates."""
         elapsed = self.elapsed
         progress = self.progress
-        run_elapsed = elapsed
-        batches_done = len(self.batch_x)
-        eta = None
-        if 0 < progress < 1 and not self.finished:
-            eta = run_elapsed * (1 - progress) / progress
-        steps_per_s = batches_done / run_elapsed if run_elapsed > 0 else None
+        steps_per_s, eta = self.rates()
+        if eta is None and not self.steps_per_epoch and 0 < progress < 1 and not self.finished:
+            eta = elapsed * (1 - progress) / progress  # unknown batches per epoch: epochs done so far
         samples_per_s = steps_per_s * self.batch_size if steps_per_s and self.batch_size else None
         return {
             "epoch": min(self.current_epoch + 1, max(self.epochs_planned, 1)),
             "epochs": self.epochs_planned,
             "step": self.current_step,
             "steps": self.steps_per_epoch,
-            "progress": progress if not self.finished else max(progress, 0.0),
+            "progress": progress,
+            "epochs_run": len(self.epoch_x),
             "elapsed": elapsed,
             "eta": eta,
             "steps_per_s": steps_per_s,
@@ -227,26 +275,31 @@ class TrainingHistory:
     def new_points(self, cursor: Cursor) -> dict[str, Any]:
         """The points recorded since ``cursor`` (which is moved past them).
 
-        Offsets (``start``) let a consumer detect a gap and ask for everything.
+        Offsets (``start``: index of the first point, ``end``: index after the
+        last) let a consumer detect a gap and ask for everything.
         Non-finite values become ``None`` (JSON has no NaN).
         """
         with self._lock:
             nb, ne, nl = len(self.batch_x), len(self.epoch_x), len(self.lr)
             out = {
-                "batch": {
-                    "start": cursor.batches,
-                    "x": [round(v, 6) for v in self.batch_x[cursor.batches : nb]],
-                    "y": {k: [_finite_or_none(v) for v in s[cursor.batches : nb]] for k, s in self.batch.items()},
-                },
-                "epoch": {
-                    "start": cursor.epochs,
-                    "x": self.epoch_x[cursor.epochs : ne],
-                    "y": {k: [_finite_or_none(v) for v in s[cursor.epochs : ne]] for k, s in self.epoch.items()},
-                },
-                "lr": {"start": cursor.lr, "points": [list(p) for p in self.lr[cursor.lr : nl]]},
+                "batch": _part(self.batch_x, self.batch, cursor.batches, nb, 6),
+                "epoch": _part(self.epoch_x, self.epoch, cursor.epochs, ne, None),
+                "lr": {"start": cursor.lr, "end": nl, "points": [list(p) for p in self.lr[cursor.lr : nl]]},
             }
         cursor.batches, cursor.epochs, cursor.lr = nb, ne, nl
         return out
+
+    def all_points(self, limit: int = MAX_SYNC_POINTS) -> dict[str, Any]:
+        """Every point so far, each series thinned to at most ``limit`` points (evenly spaced,
+        first and last kept): what a new view receives. ``end`` says how many points it covers,
+        so later updates (starting at ``end``) append after the thinned ones."""
+        with self._lock:
+            nb, ne, nl = len(self.batch_x), len(self.epoch_x), len(self.lr)
+            return {
+                "batch": _part(self.batch_x, self.batch, 0, nb, 6, _thin(nb, limit)),
+                "epoch": _part(self.epoch_x, self.epoch, 0, ne, None, _thin(ne, limit)),
+                "lr": {"start": 0, "end": nl, "points": [list(p) for p in self.lr[max(0, nl - limit) : nl]]},
+            }
 
     def metric_names(self) -> list[str]:
         """Base metric names (``loss`` first, no ``val_`` prefix), in recording order."""
@@ -284,6 +337,27 @@ class TrainingHistory:
         if best_i is not None:
             self.best_epoch = self.epoch_x[best_i]
             self.best_value = best
+
+
+def _thin(n: int, limit: int) -> list[int] | None:
+    """Indices of at most ``limit`` evenly spaced points of ``n`` (first and last kept), or None for all."""
+    if n <= limit:
+        return None
+    step = (n - 1) / (limit - 1)
+    return sorted({round(i * step) for i in range(limit)})
+
+
+def _part(xs: list[Any], series: dict[str, list[float]], start: int, end: int, digits: int | None,
+          keep: list[int] | None = None) -> dict[str, Any]:
+    """Points ``start:end`` of one kind (or only the indices ``keep``), JSON-ready."""
+    index = range(start, end) if keep is None else keep
+    x = [xs[i] for i in index]
+    return {
+        "start": start,
+        "end": end,
+        "x": [round(v, digits) for v in x] if digits is not None else x,
+        "y": {k: [_finite_or_none(s[i]) for i in index] for k, s in series.items()},
+    }
 
 
 def describe_position(position: tuple[int, int]) -> str:

@@ -3,9 +3,14 @@
 With a widget front end (JupyterLab, Notebook 7, VS Code, Colab) it shows an
 anywidget whose JavaScript (``static/dashboard.js``) draws the curves; the
 kernel sends it only the points recorded since the last refresh. Without one
-(nbconvert, nbval, a terminal) it prints one plain-text line per epoch. Either
-way it ends with a static PNG of the final curves (and a confusion matrix for
-classifiers when validation data is given), so a saved notebook shows them.
+(nbconvert, nbval, a terminal) it prints one plain-text line per epoch.
+
+One output per dashboard: the widget is displayed with a display id; when
+training ends that display is updated to a bundle holding the widget view, a
+static PNG of the final curves (and a confusion matrix for classifiers when
+validation data is given) and the final status line as ``text/plain``. A live
+front end shows the widget alone; a saved notebook, nbconvert or GitHub shows
+the image; a terminal shows the text.
 """
 
 from __future__ import annotations
@@ -162,13 +167,14 @@ class Dashboard(TrainingRecorder):
         self.final_image = final_image
         self.mode: str | None = None
         self.widget: Any = None
-        self.final_png: bytes | None = None
+        self._final_png: bytes | None = None
         self.confusion: Any = None
         self.bytes_sent = 0
         self.messages_sent = 0
         self._cursor = Cursor()
         self._pump: _EventPump | None = None
         self._guard_shell: Any = None
+        self._display: Any = None
         self._printed_header = False
 
     # -- lifecycle ---------------------------------------------------------------
@@ -214,22 +220,73 @@ class Dashboard(TrainingRecorder):
         if self._pump is not None:
             self._pump.close()
             self._pump = None
-        if not self.show:
-            return
-        self.confusion = self._confusion_matrix()
-        if self.widget is not None:
-            self.widget.stop_requested = False  # the button's work is done: it shows the final state
+        if self.show:
+            self.confusion = self._confusion_matrix()
+            if self.widget is not None:
+                self._finish_widget()
+            elif self.mode == "text":
+                self._finish_text()
+        self._release()
+
+    def _finish_widget(self) -> None:
+        self.widget.stop_requested = False  # the button's work is done: it shows the final state
+        drawing = self.final_image
+        self._send_update(state=True, drawing=drawing)
+        if drawing:
+            self._final_png = self._draw_final_image()
             self._send_update(state=True)
-        elif self.mode == "text":
+        if self._display is not None:
+            self._display.update(self._bundle(), raw=True)
+
+    def _finish_text(self) -> None:
+        """Headless: the final line as text; with a kernel, one display holding the image and that line."""
+        shell = _ipython()
+        if self.final_image and shell is not None and getattr(shell, "kernel", None) is not None:
+            from IPython.display import display
+
+            self._final_png = self._draw_final_image()
+            display(self._bundle(), raw=True)
+        else:
             print(self._final_line(), flush=True)
-        if self.final_image:
-            from IPython.display import Image, display
 
-            from kmagic.widgets.plots import training_png
+    @property
+    def final_png(self) -> bytes | None:
+        """The final image (PNG bytes) once training ended; drawn on first use where nothing showed it."""
+        if self._final_png is None and self.history.finished and self.final_image:
+            self._final_png = self._draw_final_image()
+        return self._final_png
 
-            self.final_png = training_png(self.history, self.confusion)
-            if _ipython() is not None:
-                display(Image(data=self.final_png, format="png"))
+    def _draw_final_image(self) -> bytes:
+        from kmagic.widgets.plots import training_png
+
+        return training_png(self.history, self.confusion)
+
+    def _bundle(self) -> dict[str, Any]:
+        """What the dashboard's one output holds now: widget view, final PNG, readable text."""
+        bundle: dict[str, Any] = {}
+        if self.widget is not None:
+            view = self.widget._repr_mimebundle_()
+            view = view[0] if isinstance(view, tuple) else view
+            bundle.update({k: v for k, v in (view or {}).items() if k != "text/plain"})
+        if self._final_png is not None:
+            import base64
+
+            bundle["image/png"] = base64.b64encode(self._final_png).decode("ascii")
+        bundle["text/plain"] = self._final_line() if self.history.finished else self._running_line()
+        return bundle
+
+    def _release(self) -> None:
+        """Training ended: keep the record, drop what holds memory (model, data, weight copies).
+
+        The widget keeps a reference to this callback (for a later ``sync``), and
+        ipywidgets keeps every open widget; without this, each finished dashboard
+        would keep its model and validation data alive.
+        """
+        self._model = None
+        self.validation_data = None
+        self.snapshots._saved = []  # the weight copies (their position stays readable)
+        if self.widget is not None:
+            _FINISHED.register(self.widget)
 
     # -- widget ------------------------------------------------------------------
 
@@ -239,7 +296,7 @@ class Dashboard(TrainingRecorder):
 
             self.widget = DashboardWidget(title=self.title or self._default_title())
             self.widget.on_msg(self._on_widget_msg)
-            display(self.widget)
+            self._display = display(self._bundle(), raw=True, display_id=True)
         else:
             self.widget.stop_requested = False
         if _kernel_polls():
@@ -258,17 +315,17 @@ class Dashboard(TrainingRecorder):
                 self.stop("Stop button")
             self.widget.stop_requested = True
         elif kind == "sync":
-            self._send({"type": "reset", **self._payload(Cursor())})
+            self._send({"type": "reset", **self._payload(None)})
 
-    def _payload(self, cursor: Cursor) -> dict[str, Any]:
-        return {
-            "status": _json_safe(self.history.status()),
-            "metrics": self.history.metric_names(),
-            "points": self.history.new_points(cursor),
-        }
+    def _payload(self, cursor: Cursor | None, drawing: bool = False) -> dict[str, Any]:
+        """Status, metric names and points: those since ``cursor``, or all (thinned) for None."""
+        status = _json_safe(self.history.status())
+        status["drawing"] = drawing
+        points = self.history.all_points() if cursor is None else self.history.new_points(cursor)
+        return {"status": status, "metrics": self.history.metric_names(), "points": points}
 
-    def _send_update(self, state: bool = False) -> None:
-        message = {"type": "update", **self._payload(self._cursor)}
+    def _send_update(self, state: bool = False, drawing: bool = False) -> None:
+        message = {"type": "update", **self._payload(self._cursor, drawing)}
         self._send(message)
         if state:  # persisted widget state: what a new view shows before it syncs
             with self.widget.hold_sync():
@@ -319,6 +376,10 @@ class Dashboard(TrainingRecorder):
 
     def _restored_line(self) -> str:
         return restored_message(self.history.restored_from)
+
+    def _running_line(self) -> str:
+        h = self.history
+        return f"{self.title or self._default_title()}: running ({h.epochs_planned} epochs planned)"
 
     def _final_line(self) -> str:
         h = self.history
@@ -375,6 +436,56 @@ class Dashboard(TrainingRecorder):
 
 
 # -- helpers -----------------------------------------------------------------------------
+
+
+class _FinishedWidgets:
+    """Finished dashboards' widgets, closed when the cell that showed them runs again (its output is gone).
+
+    A kernel learns that an output is gone only when its cell is re-run: the
+    front end clears the cell's outputs first. The cell is identified by the
+    ``cellId`` JupyterLab and Notebook 7 send with each execution.
+    """
+
+    def __init__(self) -> None:
+        self._by_cell: dict[str, list[Any]] = {}
+        self._shell: Any = None
+
+    def register(self, widget: Any) -> None:
+        cell = _current_cell_id()
+        shell = _ipython()
+        if cell is None or shell is None:
+            return
+        if self._shell is not shell:
+            shell.events.register("pre_run_cell", self._before_cell)
+            self._shell = shell
+        self._by_cell.setdefault(cell, []).append(widget)
+
+    def _before_cell(self, info: Any = None) -> None:
+        cell = getattr(info, "cell_id", None) or _current_cell_id()
+        for widget in self._by_cell.pop(cell, []) if cell else []:
+            with contextlib.suppress(Exception):
+                layout = getattr(widget, "layout", None)
+                widget.close()
+                if layout is not None:
+                    layout.close()
+
+
+_FINISHED = _FinishedWidgets()
+
+
+def _current_cell_id() -> str | None:
+    """The id of the notebook cell being executed (the front end's ``cellId``, which ipykernel
+    hands to IPython), or None outside a notebook cell."""
+    shell = _ipython()
+    result = getattr(getattr(shell, "displayhook", None), "exec_result", None)
+    cell = getattr(getattr(result, "info", None), "cell_id", None)
+    if not cell:
+        kernel = getattr(shell, "kernel", None)
+        try:
+            cell = kernel.get_parent().get("metadata", {}).get("cellId")
+        except Exception:  # no kernel, or a kernel without parent messages
+            return None
+    return str(cell) if cell else None
 
 
 def confusion_matrix_of(model: Any, validation_data: Any, limit: int = 5000) -> tuple[Any, list[str]] | None:

@@ -21,13 +21,15 @@ if TYPE_CHECKING:
 CARD_DIAGRAM_WIDTH = 360
 CARD_SCALE = 0.75
 PLOT_SCALE = 1.5
+#: Colours from JupyterLab's theme variables (light, dark, high contrast), light fallbacks elsewhere.
 _CSS = (
-    "<style>.kmagic-card{font-family:sans-serif;font-size:12px}"
-    ".kmagic-card table{border-collapse:collapse;font-size:inherit}"
-    ".kmagic-card th,.kmagic-card td{padding:2px 8px;text-align:left;border-bottom:1px solid #e0e0e0;"
-    "vertical-align:top}"
+    "<style>.kmagic-card{font-family:var(--jp-ui-font-family,sans-serif);font-size:12px;"
+    "color:var(--jp-ui-font-color1,inherit)}"
+    ".kmagic-card table{border-collapse:collapse;font-size:inherit;color:inherit}"
+    ".kmagic-card th,.kmagic-card td{padding:2px 8px;text-align:left;"
+    "border-bottom:1px solid var(--jp-border-color2,#e0e0e0);vertical-align:top;color:inherit;background:none}"
     ".kmagic-card td.num{text-align:right;font-variant-numeric:tabular-nums}"
-    ".kmagic-card code{font-size:11px;color:#37474f}</style>"
+    ".kmagic-card code{font-size:11px;color:var(--jp-content-font-color2,#37474f);background:none}</style>"
 )
 
 

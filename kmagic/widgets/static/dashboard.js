@@ -1,8 +1,14 @@
 // kmagic training dashboard: an anywidget ESM module, no imports, no network.
-// The kernel sends only new points ({type: "update"}); a new view asks for
-// everything once ({type: "sync"}). The Stop button sends {type: "stop"}.
+// The messages between kernel and view are listed in docs/dashboard.md ("Messages"):
+// the kernel sends only new points ({type: "update"}); a new view asks for
+// everything once ({type: "sync"}) and gets {type: "reset"}. The Stop button sends {type: "stop"}.
+//
+// Parts: createStore (message protocol and state), createLayout (DOM), renderStatus
+// (status bar), createStopButton (the Stop button), drawChart (one canvas), themeColors and
+// watchTheme (JupyterLab light/dark/high-contrast themes), render (wires them together).
 
-const COLORS = { batch: "#9ecae1", train: "#1f77b4", val: "#ff7f0e", best: "#2ca02c", lr: "#9467bd", grid: "rgba(128,128,128,0.18)" };
+// Series colours: CSS variables (set in dashboard.css per theme), these as fallbacks.
+const COLORS = { batch: "#9ecae1", train: "#1f77b4", val: "#ff7f0e", best: "#2ca02c", lr: "#9467bd", grid: "rgba(128,128,128,0.25)", fg: "#333" };
 const MEAN_LIKE = /(^loss$|accuracy$|crossentropy$|error$|^mae$|^mse$|^mape$|^msle$|hinge$|^kl_divergence$|^poisson$|^log_cosh$)/;
 
 function fmtNum(v) {
@@ -66,20 +72,130 @@ function el(tag, cls, text) {
   return node;
 }
 
-function render({ model, el: host }) {
-  const data = { bx: [], by: {}, ex: [], ey: {}, lr: [] };
-  let status = model.get("status") || {};
-  let metrics = model.get("metrics") || [];
-  const opts = { log: false, batches: true, smoothing: 0.6 };
-  let asked = false, pending = false, clicked = false;
+// -- theme -------------------------------------------------------------------------
 
+// The colours to draw with, read from the page's CSS (JupyterLab's --jp-* variables through
+// dashboard.css's --kmagic-* ones), so canvases follow light, dark and high-contrast themes.
+function themeColors(node) {
+  const style = getComputedStyle(node);
+  const pick = (name, fallback) => (style.getPropertyValue(name) || "").trim() || fallback;
+  return {
+    fg: pick("--kmagic-fg", style.color || COLORS.fg),
+    grid: pick("--kmagic-grid", COLORS.grid),
+    batch: pick("--kmagic-batch", COLORS.batch),
+    train: pick("--kmagic-train", COLORS.train),
+    val: pick("--kmagic-val", COLORS.val),
+    best: pick("--kmagic-best", COLORS.best),
+    lr: pick("--kmagic-lr", COLORS.lr),
+  };
+}
+
+// Call `onChange` when the page's theme changes (JupyterLab sets data-jp-theme-* on <body>;
+// elsewhere the system's colour scheme). Returns a function that stops watching.
+function watchTheme(callback) {
+  const stops = [];
+  // The theme's stylesheet may finish loading just after the attribute changes: redraw twice.
+  const onChange = () => { callback(); setTimeout(callback, 300); };
+  if (typeof MutationObserver !== "undefined" && document.body) {
+    const observer = new MutationObserver(onChange);
+    observer.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "data-jp-theme-name", "class", "style"] });
+    stops.push(() => observer.disconnect());
+  }
+  if (typeof window.matchMedia === "function") {
+    const query = window.matchMedia("(prefers-color-scheme: dark)");
+    if (query.addEventListener) { query.addEventListener("change", onChange); stops.push(() => query.removeEventListener("change", onChange)); }
+  }
+  return () => stops.forEach((stop) => stop());
+}
+
+// -- message protocol and state -------------------------------------------------------
+
+// The view's copy of the record. Each kind of point keeps `end`, the kernel's count of
+// points it covers: a reset may hold a thinned copy (fewer local points than `end`), and an
+// update starting at `start` is appended at local index start - (end - local length).
+function createStore(model) {
+  const store = {
+    data: { bx: [], by: {}, ex: [], ey: {}, lr: [], bEnd: 0, eEnd: 0, lEnd: 0 },
+    status: model.get("status") || {},
+    metrics: model.get("metrics") || [],
+    asked: false,
+  };
+
+  function place(part, xs, ends, key) {
+    const start = part.start || 0;
+    const local = start - (store.data[ends] - xs.length);
+    if (local < 0 || local > xs.length) return -1; // a gap or an overlap we cannot place
+    store.data[ends] = part.end !== undefined ? part.end : start + (part.x || part.points || []).length;
+    return local;
+  }
+
+  function applyPart(part, xsKey, ysKey, ends) {
+    if (!part) return true;
+    const xs = store.data[xsKey];
+    const at = place(part, xs, ends);
+    if (at < 0) return false;
+    xs.length = at;
+    for (const v of part.x) xs.push(v);
+    const ys = store.data[ysKey];
+    for (const [k, vals] of Object.entries(part.y || {})) {
+      const arr = ys[k] || (ys[k] = []);
+      arr.length = Math.min(arr.length, at);
+      while (arr.length < at) arr.push(null);
+      for (const v of vals) arr.push(v);
+    }
+    return true;
+  }
+
+  function applyLr(part) {
+    if (!part) return true;
+    const at = place(part, store.data.lr, "lEnd");
+    if (at < 0) return false;
+    store.data.lr.length = at;
+    for (const p of part.points) store.data.lr.push(p);
+    return true;
+  }
+
+  // Apply one kernel message; false when the view missed points and must ask for everything.
+  store.apply = (msg) => {
+    if (!msg || typeof msg !== "object") return true;
+    if (msg.type === "reset") {
+      store.data = { bx: [], by: {}, ex: [], ey: {}, lr: [], bEnd: 0, eEnd: 0, lEnd: 0 };
+      store.asked = false;
+    }
+    if (msg.status) store.status = msg.status;
+    if (msg.metrics) store.metrics = msg.metrics;
+    const points = msg.points;
+    if (!points) return true;
+    const okB = applyPart(points.batch, "bx", "by", "bEnd");
+    const okE = applyPart(points.epoch, "ex", "ey", "eEnd");
+    const okL = applyLr(points.lr);
+    return okB && okE && okL;
+  };
+
+  store.askSync = () => {
+    if (store.asked) return;
+    store.asked = true;
+    model.send({ type: "sync" });
+  };
+
+  // The x-axis: the planned epochs while training; after an early stop, the epochs that ran.
+  store.xmax = () => {
+    const s = store.status, d = store.data;
+    const ran = Math.max(d.ex.length ? d.ex[d.ex.length - 1] : 0, d.bx.length ? d.bx[d.bx.length - 1] : 0, s.epochs_run || 0);
+    if (s.finished && s.stopped_early) return ran > 0 ? ran : 1;
+    return Math.max(s.epochs || 1, ran);
+  };
+  return store;
+}
+
+// -- layout ------------------------------------------------------------------------------
+
+function createLayout(host, model, opts, onOption) {
   const root = el("div", "kmagic-dash");
   const head = el("div", "kmagic-head");
   const title = el("span", "kmagic-title", model.get("title") || "Training");
   const state = el("span", "kmagic-state");
-  const stopBtn = el("button", "kmagic-stop", "■ Stop");
-  stopBtn.title = "End training at the end of the current batch, keeping weights and history";
-  head.append(title, state, stopBtn);
+  head.append(title, state);
   const bar = el("div", "kmagic-bar");
   const fill = el("div", "kmagic-fill");
   bar.append(fill);
@@ -92,7 +208,7 @@ function render({ model, el: host }) {
     const lab = el("label");
     const box = el("input");
     box.type = "checkbox"; box.checked = opts[key];
-    box.addEventListener("change", () => { opts[key] = box.checked; schedule(); });
+    box.addEventListener("change", () => { opts[key] = box.checked; onOption(); });
     lab.append(box, document.createTextNode(" " + label));
     return lab;
   };
@@ -100,17 +216,18 @@ function render({ model, el: host }) {
   const slider = el("input");
   slider.type = "range"; slider.min = "0"; slider.max = "0.99"; slider.step = "0.01"; slider.value = String(opts.smoothing);
   const smoothVal = el("span", "kmagic-num", opts.smoothing.toFixed(2));
-  slider.addEventListener("input", () => { opts.smoothing = +slider.value; smoothVal.textContent = opts.smoothing.toFixed(2); schedule(); });
+  slider.addEventListener("input", () => { opts.smoothing = +slider.value; smoothVal.textContent = opts.smoothing.toFixed(2); onOption(); });
   smoothLab.append(slider, smoothVal);
   controls.append(mkCheck("log scale", "log"), mkCheck("per-batch curve", "batches"), smoothLab);
   const legend = el("div", "kmagic-legend");
-  legend.innerHTML = `<span style="color:${COLORS.batch}">━ train (per batch)</span> <span style="color:${COLORS.train}">━● train (epoch)</span> <span style="color:${COLORS.val}">━● validation</span> <span style="color:${COLORS.best}">┆ best epoch</span>`;
+  for (const [cls, text] of [["batch", "━ train (per batch)"], ["train", "━● train (epoch)"], ["val", "━● validation"], ["best", "┆ best epoch"]]) {
+    legend.append(el("span", "kmagic-key-" + cls, text));
+  }
   const grid = el("div", "kmagic-grid");
   root.append(head, bar, stats, noteLine, warn, controls, legend, grid, lrLine);
   host.append(root);
-
   const charts = new Map();
-  function chartFor(name) {
+  const chartFor = (name) => {
     let c = charts.get(name);
     if (c) return c;
     const box = el("div", "kmagic-chart");
@@ -121,232 +238,230 @@ function render({ model, el: host }) {
     c = { box, cap, canvas };
     charts.set(name, c);
     return c;
+  };
+  return { root, head, state, fill, stats, warn, lrLine, noteLine, grid, chartFor };
+}
+
+// -- status bar --------------------------------------------------------------------------
+
+function stateText(s) {
+  if (s.finished) {
+    const at = s.stopped_at ? ` at epoch ${s.stopped_at[0]}, batch ${s.stopped_at[1]}` : "";
+    const end = s.stopped_early ? `stopped${at}: ${s.stop_reason || "early"}` : "finished";
+    return s.drawing ? `${end} · drawing the final image…` : end;
+  }
+  return s.epochs ? "running" : "waiting";
+}
+
+function statsText(s) {
+  const parts = [];
+  if (s.epochs) parts.push(`epoch ${s.epoch}/${s.epochs}`);
+  if (s.steps) parts.push(`step ${s.step}/${s.steps}`);
+  parts.push(`elapsed ${fmtTime(s.elapsed)}`);
+  if (!s.finished) parts.push(`ETA ${fmtTime(s.eta)}`);
+  if (s.samples_per_s) parts.push(`${fmtNum(s.samples_per_s)} samples/s`);
+  else if (s.steps_per_s) parts.push(`${fmtNum(s.steps_per_s)} batches/s`);
+  if (s.best_epoch) parts.push(`best ${s.monitor} ${fmtNum(s.best_value)} at epoch ${s.best_epoch}`);
+  return parts.join("  ·  ");
+}
+
+function nanText(s) {
+  const at = s.nan_at ? ` (epoch ${s.nan_at[0]}, batch ${s.nan_at[1]})` : "";
+  const r = s.restored_from;
+  const back = r ? (r[1] ? ` Weights restored to after batch ${r[1]} of epoch ${r[0]}.` : ` Weights restored to the start of epoch ${r[0]}.`) : "";
+  return `⚠ The loss became NaN or infinite${at}.${back} Try a lower learning rate, gradient clipping, or check the data for NaN.`;
+}
+
+function renderStatus(ui, s, note, lr) {
+  ui.noteLine.textContent = note;
+  ui.noteLine.style.display = note && !s.finished ? "block" : "none";
+  const p = Math.max(0, Math.min(1, s.progress || 0));
+  ui.fill.style.width = (100 * p).toFixed(1) + "%";
+  ui.state.textContent = stateText(s);
+  ui.root.classList.toggle("kmagic-done", !!s.finished);
+  ui.stats.textContent = statsText(s);
+  if (s.nan_detected) { ui.warn.textContent = nanText(s); ui.warn.style.display = "block"; } else ui.warn.style.display = "none";
+  if (lr.length > 1) {
+    ui.lrLine.textContent = "learning rate: " + lr.map(([e, v]) => `${fmtNum(v)} from epoch ${e}`).join(" → ");
+    ui.lrLine.style.display = "block";
+  } else ui.lrLine.style.display = "none";
+}
+
+// -- the Stop button ---------------------------------------------------------------------
+
+// The Stop button: sends {type: "stop"}; says "Stopping…" from the click until training ends,
+// then goes away. `update(status)` is called on every redraw.
+function createStopButton(model) {
+  const button = el("button", "kmagic-stop", "■ Stop");
+  button.title = "End training at the end of the current batch, keeping weights and history";
+  let clicked = false;
+  const update = (s) => {
+    // Once training has ended the button has nothing left to do: it goes away (also after a click).
+    button.style.display = s.finished ? "none" : "";
+    if (s.finished) clicked = false;
+    const stopping = !s.finished && (clicked || !!model.get("stop_requested"));
+    button.disabled = !!s.finished || stopping;
+    button.textContent = stopping ? "Stopping…" : "■ Stop";
+  };
+  button.addEventListener("click", () => {
+    clicked = true;
+    button.disabled = true;
+    button.textContent = "Stopping…";
+    model.send({ type: "stop" });
+  });
+  return { node: button, update, events: ["change:stop_requested"] };
+}
+
+// -- chart drawing -----------------------------------------------------------------------
+
+function chartSeries(data, status, opts, name, colors) {
+  const series = [];
+  if (opts.batches && data.by[name]) {
+    const raw = perBatch(data.bx, data.by[name], status.steps, name);
+    series.push({ xs: data.bx, ys: smooth(raw, opts.smoothing), color: colors.batch, width: 1.2, dots: false });
+  }
+  if (data.ey[name]) series.push({ xs: data.ex, ys: data.ey[name], color: colors.train, width: 2, dots: true });
+  if (data.ey["val_" + name]) series.push({ xs: data.ex, ys: data.ey["val_" + name], color: colors.val, width: 2, dots: true });
+  return series;
+}
+
+function lastFinite(arr) {
+  if (!arr) return null;
+  for (let i = arr.length - 1; i >= 0; i--) if (arr[i] !== null && isFinite(arr[i])) return arr[i];
+  return null;
+}
+
+// Draw one metric's chart: axes, ticks, learning-rate and best-epoch marks, the series.
+function drawChart(chart, name, store, opts, colors, width, height) {
+  const { canvas, cap } = chart;
+  const data = store.data, status = store.status, xmax = store.xmax();
+  const dpr = window.devicePixelRatio || 1;
+  if (canvas.width !== Math.round(width * dpr) || canvas.height !== Math.round(height * dpr)) {
+    canvas.width = Math.round(width * dpr); canvas.height = Math.round(height * dpr);
+    canvas.style.width = width + "px"; canvas.style.height = height + "px";
+  }
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+  const L = 52, R = 10, T = 8, B = 24, W = width - L - R, H = height - T - B;
+  const series = chartSeries(data, status, opts, name, colors);
+
+  let lo = Infinity, hi = -Infinity;
+  const useLog = opts.log;
+  for (const line of series) for (const y of line.ys) {
+    if (y === null || !isFinite(y) || (useLog && y <= 0)) continue;
+    if (y < lo) lo = y; if (y > hi) hi = y;
+  }
+  const lastTrain = data.ey[name] ? lastFinite(data.ey[name]) : lastFinite(data.by[name]);
+  const lastVal = lastFinite(data.ey["val_" + name]);
+  cap.textContent = `${name}   train ${fmtNum(lastTrain)}` + (lastVal !== null ? `   val ${fmtNum(lastVal)}` : "");
+  ctx.font = "11px sans-serif";
+  ctx.fillStyle = colors.fg;
+  if (!(hi >= lo)) { ctx.fillText("waiting for the first batch…", L, T + H / 2); return; }
+  const logScale = useLog && lo > 0;
+  const f = logScale ? Math.log10 : (v) => v;
+  let ylo = f(lo), yhi = f(hi);
+  if (yhi - ylo < 1e-12) { ylo -= 0.5; yhi += 0.5; }
+  const pad = (yhi - ylo) * 0.06; ylo -= pad; yhi += pad;
+  const px = (x) => L + (x / xmax) * W;
+  const py = (y) => T + H - ((f(y) - ylo) / (yhi - ylo)) * H;
+
+  ctx.strokeStyle = colors.grid; ctx.lineWidth = 1;
+  ctx.textAlign = "right"; ctx.textBaseline = "middle";
+  for (const t of niceTicks(ylo, yhi, 4)) {
+    const y = T + H - ((t - ylo) / (yhi - ylo)) * H;
+    ctx.beginPath(); ctx.moveTo(L, y); ctx.lineTo(L + W, y); ctx.stroke();
+    ctx.fillText(fmtNum(logScale ? Math.pow(10, t) : t), L - 4, y);
+  }
+  ctx.textAlign = "center"; ctx.textBaseline = "top";
+  for (const t of niceTicks(0, xmax, Math.min(8, Math.max(1, Math.floor(W / 60))))) {
+    const x = px(t);
+    ctx.beginPath(); ctx.moveTo(x, T); ctx.lineTo(x, T + H); ctx.stroke();
+    ctx.fillText(String(t), x, T + H + 4);
+  }
+  ctx.fillText("epoch", L + W / 2, T + H + 13);
+
+  for (const [e] of data.lr.slice(1)) {
+    const x = px(e - 1);
+    ctx.strokeStyle = colors.lr; ctx.setLineDash([2, 3]);
+    ctx.beginPath(); ctx.moveTo(x, T); ctx.lineTo(x, T + H); ctx.stroke();
+    ctx.setLineDash([]);
+  }
+  if (status.best_epoch) {
+    const x = px(status.best_epoch);
+    ctx.strokeStyle = colors.best; ctx.setLineDash([4, 3]); ctx.lineWidth = 1.5;
+    ctx.beginPath(); ctx.moveTo(x, T); ctx.lineTo(x, T + H); ctx.stroke();
+    ctx.setLineDash([]); ctx.fillStyle = colors.best; ctx.textAlign = "left";
+    ctx.fillText("best", Math.min(x + 3, L + W - 24), T + 2);
   }
 
-  function applyPart(part, xsKey, ysKey) {
-    if (!part) return true;
-    const start = part.start || 0;
-    const xs = data[xsKey];
-    if (start > xs.length) return false; // a gap: we missed points
-    xs.length = start;
-    for (const v of part.x) xs.push(v);
-    const ys = data[ysKey];
-    for (const [k, vals] of Object.entries(part.y || {})) {
-      const arr = ys[k] || (ys[k] = []);
-      arr.length = Math.min(arr.length, start);
-      while (arr.length < start) arr.push(null);
-      for (const v of vals) arr.push(v);
-    }
-    return true;
-  }
+  ctx.save();
+  ctx.beginPath(); ctx.rect(L, T, W, H); ctx.clip();
+  for (const line of series) drawSeries(ctx, line, px, py, logScale);
+  ctx.restore();
+}
 
-  function applyPoints(points) {
-    if (!points) return;
-    const okB = applyPart(points.batch, "bx", "by");
-    const okE = applyPart(points.epoch, "ex", "ey");
-    if (points.lr) {
-      if (points.lr.start > data.lr.length) { askSync(); return; }
-      data.lr.length = points.lr.start;
-      for (const p of points.lr.points) data.lr.push(p);
-    }
-    if (!okB || !okE) askSync();
+function drawSeries(ctx, line, px, py, logScale) {
+  ctx.strokeStyle = line.color; ctx.fillStyle = line.color; ctx.lineWidth = line.width;
+  ctx.beginPath();
+  let pen = false, lastPx = -1;
+  const n = line.xs.length;
+  for (let i = 0; i < n; i++) {
+    const y = line.ys[i];
+    if (y === null || y === undefined || !isFinite(y) || (logScale && y <= 0)) { pen = false; continue; }
+    const X = px(line.xs[i]), Y = py(y);
+    if (pen && X - lastPx < 0.5 && i < n - 1) continue; // at most ~2 points per pixel
+    if (pen) ctx.lineTo(X, Y); else ctx.moveTo(X, Y);
+    pen = true; lastPx = X;
   }
-
-  function askSync() {
-    if (asked) return;
-    asked = true;
-    model.send({ type: "sync" });
+  ctx.stroke();
+  if (line.dots) for (let i = 0; i < n; i++) {
+    const y = line.ys[i];
+    if (y === null || !isFinite(y) || (logScale && y <= 0)) continue;
+    ctx.beginPath(); ctx.arc(px(line.xs[i]), py(y), 2.6, 0, 2 * Math.PI); ctx.fill();
   }
+}
 
-  function schedule() {
+// -- the view ----------------------------------------------------------------------------
+
+function render({ model, el: host }) {
+  const store = createStore(model);
+  const opts = { log: false, batches: true, smoothing: 0.6 };
+  let pending = false;
+  const schedule = () => {
     if (pending) return;
     pending = true;
     requestAnimationFrame(() => { pending = false; draw(); });
-  }
-
-  function drawStatus() {
-    const s = status || {};
-    const note = model.get("note") || "";
-    noteLine.textContent = note;
-    noteLine.style.display = note && !s.finished ? "block" : "none";
-    const p = Math.max(0, Math.min(1, s.progress || 0));
-    fill.style.width = (100 * p).toFixed(1) + "%";
-    let st = "running";
-    if (s.finished) {
-      const at = s.stopped_at ? ` at epoch ${s.stopped_at[0]}, batch ${s.stopped_at[1]}` : "";
-      st = s.stopped_early ? `stopped${at}: ${s.stop_reason || "early"}` : "finished";
-    } else if (!s.epochs) st = "waiting";
-    state.textContent = st;
-    root.classList.toggle("kmagic-done", !!s.finished);
-    // Once training has ended the button has nothing left to do: it goes away (also after a click).
-    stopBtn.style.display = s.finished ? "none" : "";
-    if (s.finished) clicked = false;
-    const stopping = !s.finished && (clicked || !!model.get("stop_requested"));
-    stopBtn.disabled = !!s.finished || stopping;
-    stopBtn.textContent = stopping ? "Stopping…" : "■ Stop";
-    const parts = [];
-    if (s.epochs) parts.push(`epoch ${s.epoch}/${s.epochs}`);
-    if (s.steps) parts.push(`step ${s.step}/${s.steps}`);
-    parts.push(`elapsed ${fmtTime(s.elapsed)}`);
-    if (!s.finished) parts.push(`ETA ${fmtTime(s.eta)}`);
-    if (s.samples_per_s) parts.push(`${fmtNum(s.samples_per_s)} samples/s`);
-    else if (s.steps_per_s) parts.push(`${fmtNum(s.steps_per_s)} batches/s`);
-    if (s.best_epoch) parts.push(`best ${s.monitor} ${fmtNum(s.best_value)} at epoch ${s.best_epoch}`);
-    stats.textContent = parts.join("  ·  ");
-    if (s.nan_detected) {
-      const at = s.nan_at ? ` (epoch ${s.nan_at[0]}, batch ${s.nan_at[1]})` : "";
-      const back = s.restored_from ? (s.restored_from[1] ? ` Weights restored to after batch ${s.restored_from[1]} of epoch ${s.restored_from[0]}.` : ` Weights restored to the start of epoch ${s.restored_from[0]}.`) : "";
-      warn.textContent = `⚠ The loss became NaN or infinite${at}.${back} Try a lower learning rate, gradient clipping, or check the data for NaN.`;
-      warn.style.display = "block";
-    } else warn.style.display = "none";
-    if (data.lr.length > 1) {
-      lrLine.textContent = "learning rate: " + data.lr.map(([e, v]) => `${fmtNum(v)} from epoch ${e}`).join(" → ");
-      lrLine.style.display = "block";
-    } else lrLine.style.display = "none";
-  }
+  };
+  const ui = createLayout(host, model, opts, schedule);
+  const stop = createStopButton(model);
+  ui.head.append(stop.node);
 
   function draw() {
-    drawStatus();
-    const names = metrics.length ? metrics : Object.keys(data.by).filter((k) => !k.startsWith("val_"));
-    const width = Math.max(240, Math.floor((grid.clientWidth || 720) / Math.min(names.length || 1, 3)) - 12);
-    const xmax = Math.max(status.epochs || 1, data.ex.length ? data.ex[data.ex.length - 1] : 0, data.bx.length ? data.bx[data.bx.length - 1] : 0);
-    for (const name of names) drawChart(chartFor(name), name, width, 190, xmax);
+    const s = store.status || {};
+    renderStatus(ui, s, model.get("note") || "", store.data.lr);
+    stop.update(s);
+    const names = store.metrics.length ? store.metrics : Object.keys(store.data.by).filter((k) => !k.startsWith("val_"));
+    const width = Math.max(240, Math.floor((ui.grid.clientWidth || 720) / Math.min(names.length || 1, 3)) - 12);
+    const colors = themeColors(ui.root);
+    for (const name of names) drawChart(ui.chartFor(name), name, store, opts, colors, width, 190);
   }
 
-  function drawChart(chart, name, width, height, xmax) {
-    const { canvas, cap } = chart;
-    const dpr = window.devicePixelRatio || 1;
-    if (canvas.width !== Math.round(width * dpr) || canvas.height !== Math.round(height * dpr)) {
-      canvas.width = Math.round(width * dpr); canvas.height = Math.round(height * dpr);
-      canvas.style.width = width + "px"; canvas.style.height = height + "px";
-    }
-    const ctx = canvas.getContext("2d");
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, width, height);
-    const style = getComputedStyle(root);
-    const fg = style.color || "#333";
-    const L = 52, R = 10, T = 8, B = 24, W = width - L - R, H = height - T - B;
-
-    const series = [];
-    if (opts.batches && data.by[name]) {
-      const raw = perBatch(data.bx, data.by[name], status.steps, name);
-      series.push({ xs: data.bx, ys: smooth(raw, opts.smoothing), color: COLORS.batch, width: 1.2, dots: false });
-    }
-    if (data.ey[name]) series.push({ xs: data.ex, ys: data.ey[name], color: COLORS.train, width: 2, dots: true });
-    if (data.ey["val_" + name]) series.push({ xs: data.ex, ys: data.ey["val_" + name], color: COLORS.val, width: 2, dots: true });
-
-    let lo = Infinity, hi = -Infinity;
-    const useLog = opts.log;
-    for (const s of series) for (const y of s.ys) {
-      if (y === null || !isFinite(y) || (useLog && y <= 0)) continue;
-      if (y < lo) lo = y; if (y > hi) hi = y;
-    }
-    const last = (arr) => { for (let i = arr.length - 1; i >= 0; i--) if (arr[i] !== null && isFinite(arr[i])) return arr[i]; return null; };
-    const lastTrain = data.ey[name] ? last(data.ey[name]) : (data.by[name] ? last(data.by[name]) : null);
-    const lastVal = data.ey["val_" + name] ? last(data.ey["val_" + name]) : null;
-    cap.textContent = `${name}   train ${fmtNum(lastTrain)}` + (lastVal !== null ? `   val ${fmtNum(lastVal)}` : "");
-    ctx.font = "11px sans-serif";
-    ctx.fillStyle = fg;
-    if (!(hi >= lo)) { ctx.fillText("waiting for the first batch…", L, T + H / 2); return; }
-    const logScale = useLog && lo > 0;
-    const f = logScale ? Math.log10 : (v) => v;
-    let ylo = f(lo), yhi = f(hi);
-    if (yhi - ylo < 1e-12) { ylo -= 0.5; yhi += 0.5; }
-    const pad = (yhi - ylo) * 0.06; ylo -= pad; yhi += pad;
-    const px = (x) => L + (x / xmax) * W;
-    const py = (y) => T + H - ((f(y) - ylo) / (yhi - ylo)) * H;
-
-    ctx.strokeStyle = COLORS.grid; ctx.lineWidth = 1;
-    ctx.textAlign = "right"; ctx.textBaseline = "middle";
-    for (const t of niceTicks(ylo, yhi, 4)) {
-      const y = T + H - ((t - ylo) / (yhi - ylo)) * H;
-      ctx.beginPath(); ctx.moveTo(L, y); ctx.lineTo(L + W, y); ctx.stroke();
-      ctx.fillText(fmtNum(logScale ? Math.pow(10, t) : t), L - 4, y);
-    }
-    ctx.textAlign = "center"; ctx.textBaseline = "top";
-    for (const t of niceTicks(0, xmax, Math.min(8, Math.max(1, Math.floor(W / 60))))) {
-      const x = px(t);
-      ctx.beginPath(); ctx.moveTo(x, T); ctx.lineTo(x, T + H); ctx.stroke();
-      ctx.fillText(String(t), x, T + H + 4);
-    }
-    ctx.fillText("epoch", L + W / 2, T + H + 13);
-
-    for (const [e] of data.lr.slice(1)) {
-      const x = px(e - 1);
-      ctx.strokeStyle = COLORS.lr; ctx.setLineDash([2, 3]);
-      ctx.beginPath(); ctx.moveTo(x, T); ctx.lineTo(x, T + H); ctx.stroke();
-      ctx.setLineDash([]);
-    }
-    if (status.best_epoch) {
-      const x = px(status.best_epoch);
-      ctx.strokeStyle = COLORS.best; ctx.setLineDash([4, 3]); ctx.lineWidth = 1.5;
-      ctx.beginPath(); ctx.moveTo(x, T); ctx.lineTo(x, T + H); ctx.stroke();
-      ctx.setLineDash([]); ctx.fillStyle = COLORS.best; ctx.textAlign = "left";
-      ctx.fillText("best", Math.min(x + 3, L + W - 24), T + 2);
-    }
-
-    ctx.save();
-    ctx.beginPath(); ctx.rect(L, T, W, H); ctx.clip();
-    for (const s of series) {
-      ctx.strokeStyle = s.color; ctx.fillStyle = s.color; ctx.lineWidth = s.width;
-      ctx.beginPath();
-      let pen = false, lastPx = -1;
-      const n = s.xs.length;
-      for (let i = 0; i < n; i++) {
-        const y = s.ys[i];
-        if (y === null || y === undefined || !isFinite(y) || (logScale && y <= 0)) { pen = false; continue; }
-        const X = px(s.xs[i]), Y = py(y);
-        if (pen && X - lastPx < 0.5 && i < n - 1) continue; // at most ~2 points per pixel
-        if (pen) ctx.lineTo(X, Y); else ctx.moveTo(X, Y);
-        pen = true; lastPx = X;
-      }
-      ctx.stroke();
-      if (s.dots) for (let i = 0; i < n; i++) {
-        const y = s.ys[i];
-        if (y === null || !isFinite(y) || (logScale && y <= 0)) continue;
-        ctx.beginPath(); ctx.arc(px(s.xs[i]), py(y), 2.6, 0, 2 * Math.PI); ctx.fill();
-      }
-    }
-    ctx.restore();
-  }
-
-  function onMessage(msg) {
-    if (!msg || typeof msg !== "object") return;
-    if (msg.type === "reset") {
-      data.bx = []; data.by = {}; data.ex = []; data.ey = {}; data.lr = [];
-      asked = false;
-    }
-    if (msg.status) status = msg.status;
-    if (msg.metrics) metrics = msg.metrics;
-    applyPoints(msg.points);
-    schedule();
-  }
-
-  stopBtn.addEventListener("click", () => {
-    clicked = true;
-    stopBtn.disabled = true;
-    stopBtn.textContent = "Stopping…";
-    model.send({ type: "stop" });
-  });
-  const onStatus = () => { status = model.get("status") || status; schedule(); };
-  const onMetrics = () => { metrics = model.get("metrics") || metrics; schedule(); };
-  model.on("msg:custom", onMessage);
-  model.on("change:status", onStatus);
-  model.on("change:metrics", onMetrics);
-  model.on("change:stop_requested", schedule);
-  model.on("change:note", schedule);
+  const onMessage = (msg) => { if (!store.apply(msg)) store.askSync(); schedule(); };
+  const onStatus = () => { store.status = model.get("status") || store.status; schedule(); };
+  const onMetrics = () => { store.metrics = model.get("metrics") || store.metrics; schedule(); };
+  const events = [["msg:custom", onMessage], ["change:status", onStatus], ["change:metrics", onMetrics], ["change:note", schedule]];
+  for (const ev of stop.events) events.push([ev, schedule]);
+  for (const [ev, f] of events) model.on(ev, f);
   let observer = null;
-  if (typeof ResizeObserver !== "undefined") { observer = new ResizeObserver(schedule); observer.observe(grid); }
-  model.send({ type: "sync" });
-  asked = true;
+  if (typeof ResizeObserver !== "undefined") { observer = new ResizeObserver(schedule); observer.observe(ui.grid); }
+  const unwatch = watchTheme(schedule);
+  store.askSync();
   schedule();
   return () => {
-    model.off("msg:custom", onMessage);
-    model.off("change:status", onStatus);
-    model.off("change:metrics", onMetrics);
-    model.off("change:stop_requested", schedule);
-    model.off("change:note", schedule);
+    for (const [ev, f] of events) model.off(ev, f);
     if (observer) observer.disconnect();
+    unwatch();
   };
 }
 
