@@ -20,6 +20,9 @@ __all__ = [
     "save",
     "load",
     "Dashboard",
+    "runs",
+    "lr_find",
+    "RunRecorder",
     "KmagicError",
     "load_ipython_extension",
     "unload_ipython_extension",
@@ -33,6 +36,9 @@ _LAZY = {
     "save": ("kmagic.persist", "save"),
     "load": ("kmagic.persist", "load"),
     "Dashboard": ("kmagic.widgets.dashboard", "Dashboard"),
+    "runs": ("kmagic.run_log", "RUNS"),
+    "lr_find": ("kmagic.lr_finder", "lr_find"),
+    "RunRecorder": ("kmagic.callbacks.run_recorder", "RunRecorder"),
 }
 
 
@@ -56,6 +62,9 @@ def load_ipython_extension(ipython: Any) -> None:
     prefer_memory_growth()
     install_quiet_tensorflow_import()
     register(ipython)
+    from kmagic.magics_runs import register as register_runs
+
+    register_runs(ipython)  # %kruns, %kcompare, %klr
 
 
 def unload_ipython_extension(ipython: Any) -> None:
@@ -65,6 +74,9 @@ def unload_ipython_extension(ipython: Any) -> None:
 
     uninstall_quiet_tensorflow_import()
     unregister(ipython)
+    from kmagic.magics_runs import unregister as unregister_runs
+
+    unregister_runs(ipython)
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

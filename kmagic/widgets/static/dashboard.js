@@ -59,6 +59,18 @@ function smooth(ys, alpha) {
   return out;
 }
 
+// Earlier runs (Dashboard(compare=...)): their epoch series of `name`, drawn faded under the live ones.
+function compareSeries(compare, name) {
+  const out = [];
+  for (const run of compare || []) {
+    for (const key of [name, "val_" + name]) {
+      const ys = run.y && run.y[key];
+      if (ys) out.push({ xs: run.x, ys, color: "rgba(128,128,128,0.45)", width: 1.2, dots: false, faded: true });
+    }
+  }
+  return out;
+}
+
 function el(tag, cls, text) {
   const node = document.createElement(tag);
   if (cls) node.className = cls;
@@ -209,7 +221,7 @@ function render({ model, el: host }) {
     drawStatus();
     const names = metrics.length ? metrics : Object.keys(data.by).filter((k) => !k.startsWith("val_"));
     const width = Math.max(240, Math.floor((grid.clientWidth || 720) / Math.min(names.length || 1, 3)) - 12);
-    const xmax = Math.max(status.epochs || 1, data.ex.length ? data.ex[data.ex.length - 1] : 0, data.bx.length ? data.bx[data.bx.length - 1] : 0);
+    const xmax = Math.max(status.epochs || 1, ...(model.get("compare") || []).map((r) => r.x.length), data.ex.length ? data.ex[data.ex.length - 1] : 0, data.bx.length ? data.bx[data.bx.length - 1] : 0);
     for (const name of names) drawChart(chartFor(name), name, width, 190, xmax);
   }
 
@@ -227,7 +239,7 @@ function render({ model, el: host }) {
     const fg = style.color || "#333";
     const L = 52, R = 10, T = 8, B = 24, W = width - L - R, H = height - T - B;
 
-    const series = [];
+    const series = compareSeries(model.get("compare"), name);
     if (opts.batches && data.by[name]) {
       const raw = perBatch(data.bx, data.by[name], status.steps, name);
       series.push({ xs: data.bx, ys: smooth(raw, opts.smoothing), color: COLORS.batch, width: 1.2, dots: false });
@@ -335,6 +347,7 @@ function render({ model, el: host }) {
   model.on("change:metrics", onMetrics);
   model.on("change:stop_requested", schedule);
   model.on("change:note", schedule);
+  model.on("change:compare", schedule);
   let observer = null;
   if (typeof ResizeObserver !== "undefined") { observer = new ResizeObserver(schedule); observer.observe(grid); }
   model.send({ type: "sync" });
@@ -346,6 +359,7 @@ function render({ model, el: host }) {
     model.off("change:metrics", onMetrics);
     model.off("change:stop_requested", schedule);
     model.off("change:note", schedule);
+    model.off("change:compare", schedule);
     if (observer) observer.disconnect();
   };
 }
