@@ -125,9 +125,11 @@ class RunList:
         del self._runs[: max(0, len(self._runs) - self.limit)]
         return run
 
-    def clear(self) -> None:
-        """Forget every run (ids keep counting up)."""
+    def clear(self, restart_ids: bool = False) -> None:
+        """Forget every run; ids keep counting up unless ``restart_ids``."""
         self._runs.clear()
+        if restart_ids:
+            self._next_id = 1
 
     # -- reading ---------------------------------------------------------------------
     def get(self, key: Any) -> Run:

@@ -54,17 +54,18 @@ def reset_optimizer(model: Any) -> None:
 
 def monitor_of(runs: list[Run]) -> str:
     """``val_loss`` when every run has it, else ``loss``."""
-    return "val_loss" if runs and all(run.best.get("val_loss") is not None for run in runs) else "loss"
+    return "val_loss" if runs and all(run.final.get("val_loss") is not None for run in runs) else "loss"
 
 
 def is_better(run: Run, than: Run | None, monitor: str) -> bool:
-    """Whether ``run`` beats ``than`` on its best ``monitor`` value (a missing value never wins)."""
-    value = run.best.get(monitor)
+    """Whether ``run`` ends better than ``than`` on ``monitor`` (the weights kept are a run's final ones;
+    a missing value never wins)."""
+    value = run.final.get(monitor)
     if value is None or not math.isfinite(value):
         return False
-    if than is None or than.best.get(monitor) is None:
+    if than is None or than.final.get(monitor) is None:
         return True
-    other = than.best[monitor]
+    other = than.final[monitor]
     return value < other if monitor_mode(monitor) == "min" else value > other
 
 

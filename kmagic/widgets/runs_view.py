@@ -157,8 +157,8 @@ def repeat_text(runs: list[Run], best: Run | None = None, monitor: str = "") -> 
         if values:
             lines.append(f"  {key}: {_fmt(sum(values) / len(values))} [{_fmt(min(values))}, {_fmt(max(values))}]")
     if best is not None:
-        lines.append(f"the model keeps the weights of {best.name} (seed {best.seed}, best {monitor} "
-                     f"{_fmt(best.best.get(monitor))})")
+        lines.append(f"the model keeps the weights of {best.name} (seed {best.seed}, final {monitor} "
+                     f"{_fmt(best.final.get(monitor))}, the best of the {len(runs)})")
     return "\n".join(lines)
 
 
