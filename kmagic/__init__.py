@@ -23,6 +23,9 @@ __all__ = [
     "explain",
     "report",
     "diff",
+    "runs",
+    "lr_find",
+    "RunRecorder",
     "KmagicError",
     "load_ipython_extension",
     "unload_ipython_extension",
@@ -39,6 +42,9 @@ _LAZY = {
     "explain": ("kmagic.attribution", "explain"),
     "report": ("kmagic.reporting", "report"),
     "diff": ("kmagic.model_diff", "diff"),
+    "runs": ("kmagic.run_log", "RUNS"),
+    "lr_find": ("kmagic.lr_finder", "lr_find"),
+    "RunRecorder": ("kmagic.callbacks.run_recorder", "RunRecorder"),
 }
 
 
@@ -62,6 +68,9 @@ def load_ipython_extension(ipython: Any) -> None:
     prefer_memory_growth()
     install_quiet_tensorflow_import()
     register(ipython)
+    from kmagic.magics_runs import register as register_runs
+
+    register_runs(ipython)  # %kruns, %kcompare, %klr
 
 
 def unload_ipython_extension(ipython: Any) -> None:
@@ -71,6 +80,9 @@ def unload_ipython_extension(ipython: Any) -> None:
 
     uninstall_quiet_tensorflow_import()
     unregister(ipython)
+    from kmagic.magics_runs import unregister as unregister_runs
+
+    unregister_runs(ipython)
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

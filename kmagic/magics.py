@@ -168,6 +168,8 @@ class KMagic(Magics):
     @argument("--validation-data", nargs=2, metavar=("XV", "YV"), help="validation inputs and labels")
     @argument("--no-dashboard", action="store_true", help="one text line per epoch instead of the dashboard")
     @argument("--steps-per-execution", metavar="N", help="batches per compiled call")
+    @argument("--compare", action="store_true", help="draw the earlier runs of this model faded under the curves")
+    @argument("--repeat", metavar="N", help="train N times from fresh weights, seeds 0..N-1; keep the best run")
     @no_var_expand
     @line_magic
     def kfit(self, line: str) -> None:
@@ -209,28 +211,36 @@ class KMagic(Magics):
         setup = info.setup
         show = getattr(setup, "is_chief", True)
         batch_size = fit_kwargs.get("batch_size") or (None if datacheck.is_streamed(x) else 32)
-        progress = self._progress(args.no_dashboard, show=show, batch_size=batch_size,
-                                  validation_data=training.validation_part(x, y, fit_kwargs))
-        fit_kwargs["callbacks"] = [*list(fit_kwargs.get("callbacks") or []), progress]
         history_name = f"{args.name if isinstance(args.name, str) else model.name}_history"
-        if _test_mode():
-            from kmagic._keras import keras
-
-            keras().utils.set_random_seed(0)  # shuffling and dropout repeat run after run
         adapt = getattr(setup, "adapt_callbacks", None) if setup is not None else None
 
         def bind(history: Any) -> None:
             self.shell.user_ns[history_name] = history
 
-        outcome = training.run_fit(model, x, y, fit_kwargs, recorders=[progress], adapt_callbacks=adapt, bind=bind)
-        if outcome.interrupted:
-            where = progress.history.where_stopped() if hasattr(progress, "history") else ""
-            raise TrainingInterrupted(f"training of {args.name if isinstance(args.name, str) else model.name} "
-                                      f"stopped at {where or outcome.where} (kernel interrupt); the model keeps "
-                                      f"the weights trained so far and {history_name} every finished epoch")
+        from kmagic.fit_runs import FitRuns  # runs (kmagic.runs), --repeat and --compare
+
+        runs = FitRuns(model, args.name if isinstance(args.name, str) else model.name, given,
+                       repeat=magic_args.to_int(args.repeat, "--repeat"), compare=args.compare,
+                       seed=0 if _test_mode() else None)
+        for seed in runs.seeds():
+            progress = self._progress(args.no_dashboard, show=show, batch_size=batch_size,
+                                      validation_data=training.validation_part(x, y, fit_kwargs), compare=runs.faded())
+            kwargs = {**fit_kwargs, "callbacks": [*list(fit_kwargs.get("callbacks") or []), progress]}
+            if _test_mode() and seed is None:
+                from kmagic._keras import keras
+
+                keras().utils.set_random_seed(0)  # shuffling and dropout repeat run after run
+            with runs.recording(seed):
+                outcome = training.run_fit(model, x, y, kwargs, recorders=[progress], adapt_callbacks=adapt, bind=bind)
+            if outcome.interrupted:
+                where = progress.history.where_stopped() if hasattr(progress, "history") else ""
+                raise TrainingInterrupted(f"training of {args.name if isinstance(args.name, str) else model.name} "
+                                          f"stopped at {where or outcome.where} (kernel interrupt); the model keeps "
+                                          f"the weights trained so far and {history_name} every finished epoch")
+        runs.finish()
 
     def _progress(self, no_dashboard: bool, *, show: bool = True, batch_size: int | None = None,
-                  validation_data: Any = None) -> Any:
+                  validation_data: Any = None, compare: Any = None) -> Any:
         """The dashboard callback, or epoch-end text where it is turned off or not installed.
 
         On a multiworker setup only the chief shows anything (``show=False`` records only).
@@ -242,7 +252,8 @@ class KMagic(Magics):
             if dashboard is not None:
                 return dashboard(**_accepted(dashboard, refresh_interval=self.refresh_interval,
                                              stop_on_nan=self.stop_on_nan, batch_size=batch_size,
-                                             validation_data=validation_data, show=show))
+                                             validation_data=validation_data, show=show,
+                                             compare=compare or None))
         write = print if show else (lambda _text: None)
         return training.epoch_text_callback(write, stop_on_nan=self.stop_on_nan)
 

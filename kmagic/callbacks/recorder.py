@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from kmagic import run_log
 from kmagic._keras import keras
 from kmagic.callbacks.history import TrainingHistory
 from kmagic.callbacks.snapshot import WeightSnapshots
@@ -72,6 +73,7 @@ class TrainingRecorder(_Callback):
         self._nan_seen = False
         self._nan_reported = False
         self._restore_pending = False
+        self.run: Any = None  # the kmagic.runs entry of the last fit this recorder owned
 
     # -- control ---------------------------------------------------------------
 
@@ -98,6 +100,7 @@ class TrainingRecorder(_Callback):
         self._nan_seen = self._nan_reported = self._restore_pending = False
         self.snapshots.reset()
         self._next_refresh = 0.0
+        run_log.begin(self)  # every fit is a run (kmagic.runs): the first recorder of a fit records it
         self.on_started()
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -140,6 +143,7 @@ class TrainingRecorder(_Callback):
         self._report_nan()
         self._restore_if_pending()
         self.history.finish(reason or self._stop_reason)
+        self.run = run_log.end(self)
         self.on_finished()
 
     # -- display hooks (override) ----------------------------------------------

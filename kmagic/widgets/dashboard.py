@@ -96,6 +96,7 @@ def _widget_class() -> type:
         metrics = traitlets.List(traitlets.Unicode()).tag(sync=True)
         stop_requested = traitlets.Bool(False).tag(sync=True)
         note = traitlets.Unicode("").tag(sync=True)
+        compare = traitlets.List(traitlets.Dict()).tag(sync=True)  # earlier runs, drawn faded (runs_view)
 
     return DashboardWidget
 
@@ -135,6 +136,8 @@ class Dashboard(TrainingRecorder):
         frontend: ``"widget"``, ``"text"`` or ``None`` (detect; see
             :func:`detect_frontend`).
         final_image: show a static PNG of the final curves when training ends.
+        compare: earlier runs drawn faded under the live curves: ``True`` (the
+            runs of a model with this model's name in ``kmagic.runs``), or run ids / runs.
 
     After a fit: ``.history`` (a :class:`~kmagic.callbacks.history.TrainingHistory`),
     ``.stop()`` ends training at the end of the current batch from any thread,
@@ -155,6 +158,7 @@ class Dashboard(TrainingRecorder):
         snapshot_interval: float = 1.0,
         frontend: str | None = None,
         final_image: bool = True,
+        compare: Any = None,
     ) -> None:
         super().__init__(refresh_interval, monitor=monitor, batch_size=batch_size, stop_on_nan=stop_on_nan,
                          restore_on_nan=restore_on_nan, snapshot_interval=snapshot_interval)
@@ -165,6 +169,7 @@ class Dashboard(TrainingRecorder):
         self.validation_data = validation_data
         self.frontend = frontend
         self.final_image = final_image
+        self.compare = compare  # True (earlier runs of this model), run ids, Runs, or faded_series() dicts
         self.mode: str | None = None
         self.widget: Any = None
         self._final_png: bytes | None = None
@@ -294,7 +299,7 @@ class Dashboard(TrainingRecorder):
         if self.widget is None:
             from IPython.display import display
 
-            self.widget = DashboardWidget(title=self.title or self._default_title())
+            self.widget = DashboardWidget(title=self.title or self._default_title(), compare=self._compare_series())
             self.widget.on_msg(self._on_widget_msg)
             self._display = display(self._bundle(), raw=True, display_id=True)
         else:
@@ -307,6 +312,11 @@ class Dashboard(TrainingRecorder):
         elif threading.current_thread() is threading.main_thread() and _ipython() is not None:
             self.widget.note = ("This kernel (ipykernel 7+) handles the Stop button only after the cell: "
                                 "interrupt the kernel, or train with `await kmagic.widgets.dashboard.fit_async(...)`.")
+
+    def _compare_series(self) -> list[dict[str, Any]]:
+        from kmagic.widgets.runs_view import compare_series
+
+        return compare_series(self.compare, self.model)
 
     def _on_widget_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None

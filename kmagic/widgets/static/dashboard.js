@@ -118,6 +118,7 @@ function createStore(model) {
     data: { bx: [], by: {}, ex: [], ey: {}, lr: [], bEnd: 0, eEnd: 0, lEnd: 0 },
     status: model.get("status") || {},
     metrics: model.get("metrics") || [],
+    compare: model.get("compare") || [],
     asked: false,
   };
 
@@ -182,8 +183,9 @@ function createStore(model) {
   store.xmax = () => {
     const s = store.status, d = store.data;
     const ran = Math.max(d.ex.length ? d.ex[d.ex.length - 1] : 0, d.bx.length ? d.bx[d.bx.length - 1] : 0, s.epochs_run || 0);
-    if (s.finished && s.stopped_early) return ran > 0 ? ran : 1;
-    return Math.max(s.epochs || 1, ran);
+    const earlier = Math.max(0, ...store.compare.map((run) => run.x.length));
+    if (s.finished && s.stopped_early) return Math.max(ran > 0 ? ran : 1, earlier);
+    return Math.max(s.epochs || 1, ran, earlier);
   };
   return store;
 }
@@ -314,8 +316,20 @@ function createStopButton(model) {
 
 // -- chart drawing -----------------------------------------------------------------------
 
-function chartSeries(data, status, opts, name, colors) {
-  const series = [];
+// Earlier runs (Dashboard(compare=...)): their epoch series of `name`, drawn faded under the live ones.
+function compareSeries(compare, name) {
+  const out = [];
+  for (const run of compare || []) {
+    for (const key of [name, "val_" + name]) {
+      const ys = run.y && run.y[key];
+      if (ys) out.push({ xs: run.x, ys, color: "rgba(128,128,128,0.45)", width: 1.2, dots: false, faded: true });
+    }
+  }
+  return out;
+}
+
+function chartSeries(data, status, opts, name, colors, compare) {
+  const series = compareSeries(compare, name);
   if (opts.batches && data.by[name]) {
     const raw = perBatch(data.bx, data.by[name], status.steps, name);
     series.push({ xs: data.bx, ys: smooth(raw, opts.smoothing), color: colors.batch, width: 1.2, dots: false });
@@ -344,7 +358,7 @@ function drawChart(chart, name, store, opts, colors, width, height) {
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.clearRect(0, 0, width, height);
   const L = 52, R = 10, T = 8, B = 24, W = width - L - R, H = height - T - B;
-  const series = chartSeries(data, status, opts, name, colors);
+  const series = chartSeries(data, status, opts, name, colors, store.compare);
 
   let lo = Infinity, hi = -Infinity;
   const useLog = opts.log;
@@ -450,7 +464,9 @@ function render({ model, el: host }) {
   const onMessage = (msg) => { if (!store.apply(msg)) store.askSync(); schedule(); };
   const onStatus = () => { store.status = model.get("status") || store.status; schedule(); };
   const onMetrics = () => { store.metrics = model.get("metrics") || store.metrics; schedule(); };
-  const events = [["msg:custom", onMessage], ["change:status", onStatus], ["change:metrics", onMetrics], ["change:note", schedule]];
+  const onCompare = () => { store.compare = model.get("compare") || []; schedule(); };
+  const events = [["msg:custom", onMessage], ["change:status", onStatus], ["change:metrics", onMetrics],
+    ["change:note", schedule], ["change:compare", onCompare]];
   for (const ev of stop.events) events.push([ev, schedule]);
   for (const [ev, f] of events) model.on(ev, f);
   let observer = null;
