@@ -188,7 +188,7 @@ class _Plan:
         module, attr = getattr(value, "__module__", None), getattr(value, "__qualname__", "")
         if module in (None, "__main__", "builtins") or "." in attr or "<" in attr or not _imports(module, attr, value):
             kind = "class" if inspect.isclass(value) else "function"
-            where = "defined in the notebook" if module == "__main__" else "that no module import gives back"
+            where = "defined in the notebook" if module == "__main__" else "that cannot be imported"
             self.refused.append(f"{name} (a {kind} {where})")
             return
         self.imports.append(f"from {module} import {attr}" + ("" if attr == name else f" as {name}"))
@@ -220,8 +220,8 @@ class _Plan:
         module = cls.__module__ or ""
         if not module.startswith(("keras.", "tf_keras.")):
             if module == "__main__" or not _imports(module, cls.__qualname__, cls):
-                where = "defined in the notebook" if module == "__main__" else "that no module import gives back"
-                self.refused.append(f"{name} (a {cls.__name__} object whose class is {where})")
+                where = "is defined in the notebook" if module == "__main__" else "cannot be imported"
+                self.refused.append(f"{name} (a {cls.__name__} object whose class {where})")
                 return
             self.imports.append(f"import {module}")
         try:
@@ -243,7 +243,9 @@ class _Plan:
 
 
 def _is_model(value: Any) -> bool:
-    return all(hasattr(value, attr) for attr in ("layers", "inputs", "count_params", "get_config"))
+    from kmagic._keras import keras
+
+    return isinstance(value, keras().Model)
 
 
 def _imports(module: str, attr: str, value: Any) -> bool:
