@@ -17,6 +17,9 @@ __all__ = [
     "parse",
     "to_python",
     "from_keras",
+    "export",
+    "activations",
+    "weights",
     "save",
     "load",
     "Dashboard",
@@ -36,6 +39,12 @@ _LAZY = {
     "parse": ("kmagic.dsl.check", "parse"),
     "to_python": ("kmagic.codegen", "to_python"),
     "from_keras": ("kmagic.codegen", "from_keras"),
+    # kmagic.compile(model, words) is the module kmagic.compile itself, made callable (a module's name
+    # wins once it is imported); it stays out of __all__ so "import *" never hides the builtin compile
+    "compile": ("kmagic.compile", None),
+    "export": ("kmagic.exporting", "export"),
+    "activations": ("kmagic.inspection", "activations"),
+    "weights": ("kmagic.inspection", "weights"),
     "save": ("kmagic.persist", "save"),
     "load": ("kmagic.persist", "load"),
     "Dashboard": ("kmagic.widgets.dashboard", "Dashboard"),
@@ -53,7 +62,8 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         module_name, attr = _LAZY[name]
-        value = getattr(importlib.import_module(module_name), attr)
+        module = importlib.import_module(module_name)
+        value = module if attr is None else getattr(module, attr)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'kmagic' has no attribute {name!r}")

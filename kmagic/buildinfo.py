@@ -24,7 +24,8 @@ class BuildInfo:
     ``fit_defaults`` holds the ``fit`` statement's keywords for ``%kfit``;
     ``device`` is the description of the device setup the model was built for
     (device, strategy, replicas, precision, jit); ``source`` is the body text; ``seed`` the
-    seed of its initial weights, if one was given.
+    seed of its initial weights, if one was given; ``recording`` and ``objects`` let
+    ``kmagic.export`` write the model as code.
     """
 
     source: str = ""
@@ -34,6 +35,8 @@ class BuildInfo:
     compiled_by_dsl: bool = False
     setup: Any = None
     seed: int | None = None
+    recording: Any = None  # how the model was built (kmagic.compile.Recording), for %kexport
+    objects: dict[str, Any] = field(default_factory=dict)  # notebook objects the written code names
 
 
 _INFOS: weakref.WeakKeyDictionary[Any, BuildInfo] = weakref.WeakKeyDictionary()

@@ -23,16 +23,46 @@ def to_python(text: str, name: str | None = None, input_shape: Any = None, names
     return render_python(recording)
 
 
-def render_python(recording: Recording) -> str:
-    """Turn a build recording into a runnable Python module."""
-    names = _variable_names(recording)
+def render_python(recording: Recording, *, imports: tuple[str, ...] = (), definitions: tuple[str, ...] = (),
+                  reserved: tuple[str, ...] = ()) -> str:
+    """Turn a build recording into a runnable Python module.
+
+    ``imports`` and ``definitions`` (lines) come before the model: what the
+    layers' code names besides ``keras`` and ``layers`` (see
+    :mod:`kmagic.exporting`); ``reserved`` names are not used for tensors.
+    """
+    names = _variable_names(recording, reserved)
     lines = [
         '"""A Keras model, written out by kmagic from a kmodel program."""',
         "",
         "import keras",
         "from keras import layers",
+        *imports,
         "",
     ]
+    if definitions:
+        lines += ["", *definitions, "", ""]
+    lines += layer_lines(recording, names)
+    lines += ["", f"model = {model_call(recording, names)}"]
+    if recording.compile_code:
+        lines.append(f"model.compile({recording.compile_code})")
+    if recording.fit_code:
+        settings = ", ".join(f"{k}={v}" for k, v in recording.fit_code.items())
+        lines += ["", "# The program's fit settings; pass your data as x and y:", f"# model.fit(x, y, {settings})"]
+    lines += ["", 'if __name__ == "__main__":', "    model.summary()", ""]
+    return "\n".join(lines)
+
+
+def render_function(recording: Recording, function: str, doc: str, reserved: tuple[str, ...] = ()) -> list[str]:
+    """``def function():`` that builds and returns the recorded model (for a model inside a model)."""
+    names = _variable_names(recording, reserved)
+    body = [*layer_lines(recording, names), f"return {model_call(recording, names)}"]
+    return [f"def {function}():", f'    """{doc}"""', *(f"    {line}" for line in body)]
+
+
+def layer_lines(recording: Recording, names: dict[int, str]) -> list[str]:
+    """One assignment per recorded layer, each with the kmodel statement it came from."""
+    lines: list[str] = []
     for layer in recording.layers:
         out = names[layer.out]
         comment = f"  # line {layer.stmt.span.line}: {_statement_text(layer)}"
@@ -46,18 +76,16 @@ def render_python(recording: Recording) -> str:
         call_args = f"[{', '.join(args)}]" if layer.merge else ", ".join(args)
         first = "[0]" if layer.first_output else ""
         lines.append(f"{out} = {layer.call}({call_args}){first}{comment}")
+    return lines
+
+
+def model_call(recording: Recording, names: dict[int, str]) -> str:
+    """``keras.Model(inputs=..., outputs=..., name=...)`` for the recorded tensors."""
     inputs = [names[i] for i in recording.inputs]
     outputs = [names[o] for o in recording.outputs]
     input_code = inputs[0] if len(inputs) == 1 else f"[{', '.join(inputs)}]"
     output_code = outputs[0] if len(outputs) == 1 else f"[{', '.join(outputs)}]"
-    lines += ["", f"model = keras.Model(inputs={input_code}, outputs={output_code}, name={recording.model_name!r})"]
-    if recording.compile_code:
-        lines.append(f"model.compile({recording.compile_code})")
-    if recording.fit_code:
-        settings = ", ".join(f"{k}={v}" for k, v in recording.fit_code.items())
-        lines += ["", "# The program's fit settings; pass your data as x and y:", f"# model.fit(x, y, {settings})"]
-    lines += ["", 'if __name__ == "__main__":', "    model.summary()", ""]
-    return "\n".join(lines)
+    return f"keras.Model(inputs={input_code}, outputs={output_code}, name={recording.model_name!r})"
 
 
 def _statement_text(layer: LayerCode) -> str:
@@ -65,14 +93,14 @@ def _statement_text(layer: LayerCode) -> str:
     return layer.stmt.source[span.column - 1: span.column - 1 + span.width].strip()
 
 
-def _variable_names(recording: Recording) -> dict[int, str]:
+def _variable_names(recording: Recording, reserved: tuple[str, ...] = ()) -> dict[int, str]:
     """``x`` for a tensor only the very next layer reads; a name of its own otherwise."""
     uses: dict[int, list[int]] = {}
     for position, layer in enumerate(recording.layers):
         for tensor in layer.inputs:
             uses.setdefault(tensor, []).append(position)
     names: dict[int, str] = {}
-    taken: set[str] = {"keras", "layers", "model", "shortcut"}
+    taken: set[str] = {"keras", "layers", "model", "shortcut", *reserved}
     outputs = set(recording.outputs)
     single_input = len(recording.inputs) == 1
     for position, layer in enumerate(recording.layers):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
+import types
 import warnings
 from dataclasses import dataclass, field
 from functools import cache
@@ -90,7 +92,10 @@ def build_program(program: Program, *, name: str | None = None, namespace: dict[
         builder.compile(model)
     info = buildinfo.BuildInfo(source=program.source, origins=builder.origins, fit_defaults=builder.fit_defaults(),
                                device=setup.describe(), compiled_by_dsl=program.compile is not None, setup=setup,
-                               seed=seed)
+                               seed=seed, recording=builder.recording)
+    from kmagic.exporting import objects_used
+
+    info.objects = objects_used(program, builder.recording, namespace, model)  # what %kexport must import or rebuild
     buildinfo.attach(model, info)
     return model, builder.recording
 
@@ -352,9 +357,18 @@ class _Builder:
 
     # ------------------------------------------------------------------ training settings
     def compile(self, model: Any) -> None:
+        settings = self.compile_settings(model)
+        if settings is not None:
+            self.apply_compile(model, settings)
+
+    def compile_settings(self, model: Any, defaults: bool = True) -> dict[str, Resolved] | None:
+        """The ``compile`` line's settings, resolved and checked (None without a line).
+
+        ``defaults`` adds the optimizer (adam) and jit setting the line leaves out.
+        """
         stmt = self.program.compile
         if stmt is None:
-            return
+            return None
         resolver = self.resolver.at(stmt.source)
         settings: dict[str, Resolved] = {}
         slots = ("optimizer", "loss")
@@ -365,9 +379,9 @@ class _Builder:
                 raise KmagicValueError(f"expected '{kwarg.key}' once, received it twice", kwarg.span.line,
                                        kwarg.span.column, source=stmt.source, width=kwarg.span.width)
             settings[kwarg.key] = self._compile_setting(kwarg, resolver)
-        if "optimizer" not in settings:
+        if "optimizer" not in settings and defaults:
             settings["optimizer"] = resolver.optimizer(ast.Word("adam", stmt.head.span))
-        if "jit_compile" not in settings:
+        if "jit_compile" not in settings and defaults:
             settings["jit_compile"] = Resolved(self.setup.jit, repr(self.setup.jit))
         allowed = set(inspect.signature(model.compile).parameters) - {"self", "kwargs"}
         for kwarg in stmt.kwargs:
@@ -375,6 +389,12 @@ class _Builder:
                 raise KmagicNameError(f"unknown compile setting '{kwarg.key}': expected one of "
                                       f"{', '.join(sorted(allowed))}", kwarg.span.line, kwarg.span.column,
                                       source=stmt.source, width=len(kwarg.key), hint=did_you_mean(kwarg.key, allowed))
+        return settings
+
+    def apply_compile(self, model: Any, settings: dict[str, Resolved]) -> None:
+        """``model.compile`` with resolved settings; the code that does the same goes to the recording."""
+        stmt = self.program.compile
+        assert stmt is not None
         try:
             model.compile(**{k: v.value for k, v in settings.items()})
         except Exception as exc:  # noqa: BLE001
@@ -469,3 +489,15 @@ def _short_keras_text(exc: BaseException) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     kept = [line for line in lines if not line.lstrip().startswith(("•", "Arguments received"))]
     return "\n".join(kept[:8]) or text
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable: ``kmagic.compile(model, words)`` (the package's name for the function)."""
+
+    def __call__(self, model: Any, text_or_words: Any, namespace: dict[str, Any] | None = None) -> Any:
+        from kmagic.recompile import compile_model
+
+        return compile_model(model, text_or_words, namespace=namespace)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -20,13 +20,11 @@ from kmagic import magic_args
 from kmagic.devices import JIT_CHOICES, PRECISIONS, STRATEGIES  # stdlib-only module: loading stays fast
 from kmagic.errors import KmagicError, KmagicUsageError, KmagicValueError
 
-LINE_MAGICS = ("kfit", "ksummary", "kactivations", "kweights", "ksave", "kload", "kexport", "kmodels", "kdevice")
+LINE_MAGICS = ("kfit", "kcompile", "ksummary", "kactivations", "kweights", "ksave", "kload", "kexport", "kmodels", "kdevice")
 CELL_MAGICS = ("kmodel", "kblock")
 
 #: Blocks defined per shell; kept across %reload_ext (this module is not reloaded).
 _BLOCK_LIBRARIES: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
-#: How %%kmodel built each model (for %kexport), kept as long as the model lives.
-_RECORDINGS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def _display(obj: Any) -> None:
@@ -138,8 +136,7 @@ class KMagic(Magics):
         if options["seed"] is None and _test_mode():
             options["seed"] = 0  # KMAGIC_TEST_MODE: the same initial weights run after run
         program = parse(cell, input_shape=options.pop("input_shape"), blocks=self.blocks)  # no Keras yet
-        model, recording = build_program(program, name=name, namespace=self.shell.user_ns, **options)
-        _RECORDINGS[model] = recording
+        model, _ = build_program(program, name=name, namespace=self.shell.user_ns, **options)
         self.blocks.update(program.blocks)
         self.shell.user_ns[name] = model
         if not args.quiet:
@@ -257,6 +254,41 @@ class KMagic(Magics):
         write = print if show else (lambda _text: None)
         return training.epoch_text_callback(write, stop_on_nan=self.stop_on_nan)
 
+    # ---------------------------------------------------------------- %kcompile
+    @lazy_magic_arguments()
+    @argument("name", metavar="NAME", help="the model")
+    @argument("words", nargs="*", metavar="WORDS",
+              help="the words of a body's compile line: adam(lr=1e-5) scce metrics=[accuracy]")
+    @no_var_expand
+    @line_magic
+    def kcompile(self, line: str) -> None:
+        """Compile a model again with the words of a body's compile line, keeping its weights
+        (fine-tuning: unfreeze, then a lower learning rate). Settings left out are kept."""
+        from kmagic.recompile import compile_model
+
+        name, words = self._split_name(self.kcompile, line)
+        model = self._model(name, None)
+        compile_model(model, words, namespace=self.shell.user_ns)
+        settings = ", ".join(f"{key} {value}" for key, value in _compile_summary(model).items())
+        print(f"kmagic: compiled {name if isinstance(name, str) else model.name} with {settings}; weights kept")
+
+    def _split_name(self, magic: Any, line: str) -> tuple[Any, str]:
+        """The first word of a line (a name or ``{expr}``) and the rest as written (DSL text)."""
+        tokens = magic_args.tokenize(line)
+        if not tokens:
+            build = getattr(magic, "build_parser", None)
+            usage = " ".join(build().format_usage().split()).removeprefix("usage: ") if build else ""
+            raise KmagicUsageError("expected a model name and compile words, received nothing",
+                                   hint=f"Usage: {usage}" if usage else None)
+        first = tokens[0]
+        if first.quoted:
+            raise KmagicUsageError("expected a model name or {expression}, received a quoted word",
+                                   1, first.column, source=line)
+        rest = line[first.column - 1 + len(first.text):]
+        if first.text.startswith("{") and first.text.endswith("}"):
+            return magic_args.evaluate(first.text[1:-1], self.shell.user_ns, column=first.column, source=line), rest
+        return first.text, rest
+
     # ---------------------------------------------------------------- views
     @lazy_magic_arguments()
     @argument("name", metavar="NAME", help="the model")
@@ -285,7 +317,7 @@ class KMagic(Magics):
     @line_magic
     def kactivations(self, line: str) -> None:
         """The activation explorer: every layer's output for the samples in X (--explain: attributions)."""
-        from kmagic.widgets.activations import show_activations
+        from kmagic.inspection import activations
 
         args = self._parse(self.kactivations, line)
         model = self._model(args.name, args)
@@ -296,8 +328,8 @@ class KMagic(Magics):
 
             _display(ExplainView(explain(model, x, target=magic_args.to_int(args.target, "--target", minimum=0))))
             return
-        shown = show_activations(model, x, layer=args.layer,
-                                 sample=magic_args.to_int(args.sample, "--sample", minimum=0) or 0)
+        shown = activations(model, x, layer=args.layer,
+                            sample=magic_args.to_int(args.sample, "--sample", minimum=0) or 0)
         if shown is not None:
             _display(shown)
 
@@ -309,11 +341,11 @@ class KMagic(Magics):
     @line_magic
     def kweights(self, line: str) -> None:
         """Per-layer weight histograms (and gradient histograms with X and Y)."""
-        from kmagic.widgets.weights import show_weights
+        from kmagic.inspection import weights
 
         args = self._parse(self.kweights, line)
         model = self._model(args.name, args)
-        shown = show_weights(model, x=self._data(args.x, args, "inputs"), y=self._data(args.y, args, "labels"))
+        shown = weights(model, x=self._data(args.x, args, "inputs"), y=self._data(args.y, args, "labels"))
         if shown is not None:
             _display(shown)
 
@@ -357,15 +389,20 @@ class KMagic(Magics):
     @no_var_expand
     @line_magic
     def kexport(self, line: str) -> None:
-        """Print (or write) readable Keras Python code that builds the same model."""
+        """Print (or write) readable Keras Python code that builds the same model.
+
+        Notebook objects the model uses become imports or code that rebuilds them;
+        an object that can be neither (a class defined in the notebook) is named in
+        an error, and nothing is written.
+        """
+        from kmagic.exporting import export
+
         args = self._parse(self.kexport, line)
         model = self._model(args.name, args)
-        source = python_source(model)
+        source = export(model, None if args.target is None else str(args.target))
         if args.target is None:
             print(source)
             return
-        with open(str(args.target), "w", encoding="utf-8") as handle:
-            handle.write(source)
         print(f"kmagic: wrote {args.target}")
 
     # ---------------------------------------------------------------- listings
@@ -392,14 +429,21 @@ class KMagic(Magics):
         print("%%kmodel would use: " + ", ".join(f"{k} {v}" for k, v in setup.items()))
 
 
-def python_source(model: Any) -> str:
-    """Runnable Keras code for a model: from its %%kmodel build, else through ``from_keras``."""
-    from kmagic.codegen import from_keras, render_python, to_python
-
-    recording = _RECORDINGS.get(model)
-    if recording is not None:
-        return render_python(recording)
-    return to_python(from_keras(model), name=model.name)
+def _compile_summary(model: Any) -> dict[str, str]:
+    """Optimizer (with its learning rate), loss and metrics of a compiled model, as short text."""
+    summary: dict[str, str] = {}
+    optimizer = getattr(model, "optimizer", None)
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    if inner is not None:
+        rate = getattr(inner, "learning_rate", None)
+        try:
+            summary["optimizer"] = f"{type(inner).__name__}(learning_rate={float(rate):.3g})"
+        except (TypeError, ValueError):
+            summary["optimizer"] = type(inner).__name__
+    loss = getattr(model, "loss", None)
+    if loss is not None:
+        summary["loss"] = loss if isinstance(loss, str) else type(loss).__name__
+    return summary
 
 
 def list_models(namespace: dict[str, Any], blocks: dict[str, Any]) -> str:

@@ -36,7 +36,7 @@ def test_load_registers_every_magic(shell) -> None:
         assert name in manager.magics["line"], name
     for name in magics.CELL_MAGICS:
         assert name in manager.magics["cell"], name
-    assert set(magics.LINE_MAGICS) == {"kfit", "ksummary", "kactivations", "kweights", "ksave", "kload",
+    assert set(magics.LINE_MAGICS) == {"kfit", "kcompile", "ksummary", "kactivations", "kweights", "ksave", "kload",
                                        "kexport", "kmodels", "kdevice"}
 
 
