@@ -230,8 +230,8 @@ def _check_shape(array: Any, port: Port, what: str) -> None:
     expected = port.shape
     shape = tuple(int(d) for d in array.shape)
     fits = len(shape) == len(expected) and all(e is None or e == d for e, d in zip(expected, shape, strict=True))
-    if fits:
-        return
+    if fits or (port.dtype == "string" and shape[1:] == expected[1:-1] and expected[-1] == 1):
+        return  # one string per sample for an input of shape (n, 1): the model adds the axis
     hint = None
     if len(shape) == len(expected) - 1 and expected[-1] == 1 and all(
             e is None or e == d for e, d in zip(expected[:-1], shape, strict=True)):

@@ -2,7 +2,8 @@
 
 - Text: a numpy ``str``/``bytes`` array, a list of Python strings or a pandas
   Series of strings becomes the object array TensorFlow reads as ``tf.string``;
-  a 1-D text array given to an input of shape ``(n, 1)`` gets its last axis.
+  one string per sample is a vector also for an input of shape ``(n, 1)`` (Keras
+  cannot slice 2-D object arrays; the model adds the axis itself).
 - pandas: a numeric DataFrame becomes one float32 matrix, a Series a vector; a
   DataFrame given to a model with several named inputs feeds each input from the
   column of that name (the same for outputs and labels).
@@ -99,9 +100,10 @@ def _fit_port(value: Any, shape: tuple[int | None, ...], dtype: str, what: str) 
         return value
     if _is_text(value):
         value = value.astype(object)
-        if dtype == "string" and value.ndim == len(shape) - 1 and shape[-1] == 1:
-            value = value[..., None]
-        elif dtype == "string" and value.ndim == len(shape) + 1 and value.shape[-1] == 1:
+        # Keras cannot slice 2-D object arrays, and a Functional model adds a missing last axis of
+        # size 1 itself: text for an input of shape (n, 1) (or (n,)) goes in as a vector.
+        if dtype == "string" and value.ndim >= 2 and value.shape[-1] == 1 and (
+                value.ndim == len(shape) + 1 or shape[-1] == 1):
             value = value[..., 0]
     return value
 

@@ -123,6 +123,8 @@ def fit(model: Any, x: Any, y: Any = None, *, progress: str | None = "dashboard"
         datacheck.check_loss_fit(model, y, **check)  # the labels against the inferred loss
     datacheck.check_metric_labels(model, y)
     options.setdefault("verbose", 0)
+    if datacheck.is_streamed(x):
+        options.setdefault("shuffle", False)  # Keras ignores it there, with a warning for the default True
     setup = info.setup
     batch_size = options.get("batch_size") or (None if datacheck.is_streamed(x) else 32)
     callback = progress_callback(progress, show=getattr(setup, "is_chief", True), stop_on_nan=stop_on_nan,
