@@ -14,6 +14,7 @@ from kmagic.errors import KmagicError
 __all__ = [
     "__version__",
     "build",
+    "fit",
     "parse",
     "to_python",
     "from_keras",
@@ -36,6 +37,7 @@ __all__ = [
 
 _LAZY = {
     "build": ("kmagic.compile", "build"),
+    "fit": ("kmagic.fitting", "fit"),
     "parse": ("kmagic.dsl.check", "parse"),
     "to_python": ("kmagic.codegen", "to_python"),
     "from_keras": ("kmagic.codegen", "from_keras"),

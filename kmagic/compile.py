@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from kmagic import buildinfo, devices
+from kmagic import buildinfo, datafeed, devices
 from kmagic.dsl import ast
 from kmagic.dsl.check import block_use_note, parse
 from kmagic.dsl.program import BlockDef, Op, Program
@@ -97,6 +97,7 @@ def build_program(program: Program, *, name: str | None = None, namespace: dict[
 
     info.objects = objects_used(program, builder.recording, namespace, model)  # what %kexport must import or rebuild
     buildinfo.attach(model, info)
+    datafeed.accept_everyday_data(model)  # text inputs take str arrays, lists and Series in predict
     return model, builder.recording
 
 
@@ -430,6 +431,12 @@ class _Builder:
                 raise KmagicNameError(f"unknown fit setting '{kwarg.key}': expected one of {', '.join(sorted(allowed))}",
                                       kwarg.span.line, kwarg.span.column, source=stmt.source, width=len(kwarg.key),
                                       hint=did_you_mean(kwarg.key, allowed))
+            if kwarg.key == "sample_weight":
+                raise KmagicValueError(f"expected only defaults on the fit line, received {kwarg.key}=: data "
+                                       "belongs to one training run", kwarg.span.line, kwarg.span.column,
+                                       source=stmt.source, width=len(kwarg.key),
+                                       hint=f"Pass it to %kfit: --{kwarg.key.replace('_', '-')} ... "
+                                            f"(or {kwarg.key}= to kmagic.fit).")
             if kwarg.key == "callbacks":
                 values[kwarg.key] = resolver.callbacks(kwarg.value)
             else:

@@ -230,8 +230,8 @@ def _check_shape(array: Any, port: Port, what: str) -> None:
     expected = port.shape
     shape = tuple(int(d) for d in array.shape)
     fits = len(shape) == len(expected) and all(e is None or e == d for e, d in zip(expected, shape, strict=True))
-    if fits:
-        return
+    if fits or (port.dtype == "string" and shape[1:] == expected[1:-1] and expected[-1] == 1):
+        return  # one string per sample for an input of shape (n, 1): the model adds the axis
     hint = None
     if len(shape) == len(expected) - 1 and expected[-1] == 1 and all(
             e is None or e == d for e, d in zip(expected[:-1], shape, strict=True)):
@@ -443,8 +443,8 @@ def split_point(samples: int, validation_split: float) -> int:
 
 
 def check_fit_data(model: Any, x: Any, y: Any, *, names: tuple[str, str] = ("X", "Y"),
-                   validation_data: Any = None, validation_split: float | None = None) -> None:
-    """Everything ``%kfit`` checks before training (see the module docstring).
+                   validation_data: Any = None, validation_split: float | None = None) -> int | None:
+    """Everything ``%kfit`` checks before training (see the module docstring); the number of samples.
 
     Label checks that need the loss run only when the model is compiled: call
     this again after compiling (cheap: the arrays were already converted once).
@@ -463,12 +463,14 @@ def check_fit_data(model: Any, x: Any, y: Any, *, names: tuple[str, str] = ("X",
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             if is_streamed(validation_data):
-                return
-            raise KmagicDataError("expected validation data as (inputs, labels), received "
-                                  f"{type(validation_data).__name__}")
+                return samples
+            raise KmagicDataError("expected validation data as a dataset or as inputs and labels, received one "
+                                  f"{type(validation_data).__name__}",
+                                  hint="Give both: --validation-data XV YV (validation_data=(XV, YV) in kmagic.fit).")
         xv, yv = validation_data[0], validation_data[1]
         count = check_inputs(model, xv, "the validation inputs")
         check_labels(model, yv, "the validation labels", count)
+    return samples
 
 
 def check_loss_fit(model: Any, y: Any, *, names: tuple[str, str] = ("X", "Y"), validation_data: Any = None,
@@ -478,3 +480,97 @@ def check_loss_fit(model: Any, y: Any, *, names: tuple[str, str] = ("X", "Y"), v
     check_labels(model, y, f"the training labels {names[1]}")
     if isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3):
         check_labels(model, validation_data[1], "the validation labels")
+
+
+# ---------------------------------------------------------------- streamed data, weights, metrics
+
+
+def is_endless(data: Any) -> bool:
+    """A repeating ``tf.data`` dataset, a Python generator or iterator, or a PyDataset without a length."""
+    if hasattr(data, "cardinality") and hasattr(data, "element_spec"):
+        try:
+            return int(data.cardinality()) == -1  # tf.data.INFINITE_CARDINALITY
+        except (TypeError, ValueError):
+            return False
+    if hasattr(data, "num_batches") and hasattr(data, "__getitem__"):
+        try:
+            return data.num_batches is None
+        except NotImplementedError:  # neither __len__ nor num_batches
+            return True
+    return hasattr(data, "__next__")
+
+
+def _endless_kind(data: Any) -> str:
+    if hasattr(data, "cardinality"):
+        return "a repeating tf.data dataset"
+    if hasattr(data, "num_batches"):
+        return "a PyDataset without a length"
+    return f"a Python {'generator' if type(data).__name__ == 'generator' else 'iterator'}"
+
+
+def check_steps(x: Any, options: Mapping[str, Any], name: str = "X") -> None:
+    """Endless training or validation data needs ``steps_per_epoch`` (``validation_steps``)."""
+    if options.get("steps_per_epoch") is None and is_endless(x):
+        raise KmagicDataError(f"expected --steps-per-epoch N with {_endless_kind(x)} as {name}, received none: "
+                              "an epoch would never end",
+                              hint="Add --steps-per-epoch N to %kfit (steps_per_epoch=N in kmagic.fit), "
+                                   "N = batches per epoch.")
+    validation = options.get("validation_data")
+    if validation is not None and options.get("validation_steps") is None and is_endless(validation):
+        raise KmagicDataError(f"expected --validation-steps N with {_endless_kind(validation)} as validation "
+                              "data, received none: validation would never end",
+                              hint="Add --validation-steps N to %kfit (validation_steps=N in kmagic.fit).")
+
+
+def check_sample_weight(x: Any, weights: Any, samples: int | None = None) -> None:
+    """Per-sample weights: one number per training sample, and only with arrays (not streamed data)."""
+    import numpy as np
+
+    if weights is None:
+        return
+    if is_streamed(x):
+        raise KmagicDataError("expected sample weights inside the dataset (each element (x, y, weight)), "
+                              f"received --sample-weight beside {type(x).__name__}",
+                              hint="Yield (x, y, weight) from the dataset or generator instead.")
+    array = _as_array(weights, "the sample weights")
+    if array.ndim != 1 and not (array.ndim == 2 and array.shape[1] == 1):
+        raise KmagicDataError(f"expected one weight per sample (a vector), received sample weights of shape "
+                              f"{tuple(array.shape)}")
+    if samples is not None and array.shape[0] != samples:
+        raise KmagicDataError(f"expected one sample weight per training sample ({samples}), received "
+                              f"{array.shape[0]}")
+    if _kind(array.dtype) not in ("int", "float", "bool"):
+        raise KmagicDataError(f"expected numbers as sample weights, received {_received_kind(array)}")
+    if not np.all(np.isfinite(array.astype("float64"))):
+        raise KmagicDataError("expected finite sample weights, received NaN or infinite values")
+
+
+#: Keras metrics whose update needs labels shaped like the predictions (2-D).
+_TWO_D_METRICS = {"f1score": "f1", "fbetascore": "fbeta", "f1": "f1", "fbeta": "fbeta"}
+
+
+def _metric_names(model: Any) -> list[str]:
+    config = getattr(getattr(model, "_compile_config", None), "config", None) or {}
+    metrics = config.get("metrics") or []
+    if isinstance(metrics, Mapping):
+        metrics = [m for group in metrics.values() for m in (group if isinstance(group, (list, tuple)) else [group])]
+    names = []
+    for metric in metrics if isinstance(metrics, (list, tuple)) else [metrics]:
+        name = metric if isinstance(metric, str) else type(metric).__name__
+        names.append(str(name).lower().replace("_", ""))
+    return names
+
+
+def check_metric_labels(model: Any, y: Any) -> None:
+    """Integer class labels for an output of several units with f1/fbeta, which need one-hot labels."""
+    needing = sorted({_TWO_D_METRICS[n] for n in _metric_names(model) if n in _TWO_D_METRICS})
+    outputs = _ports(_model_tensors(model, "outputs"))
+    if not needing or y is None or is_streamed(y) or len(outputs) != 1 or isinstance(y, (Mapping, list, tuple)):
+        return
+    units = outputs[0].shape[-1] if len(outputs[0].shape) >= 2 else None
+    array = _as_array(y, "the training labels")
+    if units not in (None, 1) and array.ndim == 1:
+        raise KmagicDataError(f"expected one-hot labels of shape (n, {units}) for metric {', '.join(needing)}, "
+                              f"received class numbers of shape {tuple(array.shape)}",
+                              hint=f"One-hot encode them, keras.utils.to_categorical(y, {units}), with loss "
+                                   "categorical_crossentropy (cce); or drop the metric.")

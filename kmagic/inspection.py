@@ -18,9 +18,11 @@ def activations(model: Any, x: Any, *, layer: str | None = None, sample: int = 0
     ``layer`` and ``sample`` choose what it shows first; ``.activations`` maps
     each layer name to a numpy array (one row per sample).
     """
+    from kmagic import datafeed
     from kmagic.widgets.activations import show_activations
 
     _check_model(model)
+    x = datafeed.prepare_inputs(model, x, "the input samples")
     if not isinstance(sample, int) or isinstance(sample, bool) or sample < 0:
         raise KmagicValueError(f"expected sample to be a whole number >= 0, received {sample!r}")
     return show_activations(model, x, layer=layer, sample=sample)
@@ -37,6 +39,11 @@ def weights(model: Any, x: Any = None, y: Any = None) -> Any:
     if (x is None) != (y is None):
         raise KmagicValueError("expected both x and y for gradient histograms (or neither), received only "
                                + ("x" if y is None else "y"))
+    if x is not None:
+        from kmagic import datafeed
+
+        x = datafeed.prepare_inputs(model, x, "the inputs")
+        y = datafeed.prepare_labels(model, y, "the labels")
     return show_weights(model, x=x, y=y)
 
 

@@ -327,3 +327,48 @@ def lookup(word: Any, namespace: Mapping[str, Any], what: str, args: argparse.Na
             source=source, width=len(word), hint=f"Write {{{word}}} to pass a Python expression.")
     raise KmagicNameError(f"{what} '{word}' is not defined in the notebook", 1, column, source=source,
                           width=len(word), hint=did_you_mean(word, names))
+
+
+# ---------------------------------------------------------------- %kfit options
+
+
+def fit_options(args: argparse.Namespace, lookup_value: Callable[[Any, str], Any]) -> dict[str, Any]:
+    """``model.fit`` keywords from ``%kfit``'s parsed options (only those given);
+    ``lookup_value(word, what)`` turns a word into the notebook value it names."""
+    if args.validation_split is not None and args.validation_data is not None:
+        raise KmagicUsageError("expected --validation-split or --validation-data, received both")
+    options: dict[str, Any] = {
+        "epochs": to_int(args.epochs, "--epochs"),
+        "batch_size": to_int(args.batch_size, "--batch-size"),
+        "validation_split": to_float(args.validation_split, "--validation-split", low=0, high=1),
+        "steps_per_epoch": to_int(args.steps_per_epoch, "--steps-per-epoch"),
+        "validation_steps": to_int(args.validation_steps, "--validation-steps"),
+        "initial_epoch": to_int(args.initial_epoch, "--initial-epoch", minimum=0),
+        "steps_per_execution": to_int(args.steps_per_execution, "--steps-per-execution"),
+        "shuffle": args.shuffle,
+    }
+    if args.validation_data is not None:
+        words = args.validation_data
+        if len(words) not in (1, 2, 3):
+            raise KmagicUsageError(f"expected --validation-data DATASET or --validation-data XV YV, received "
+                                   f"{len(words)} values")
+        values = [lookup_value(word, "validation data") for word in words]
+        options["validation_data"] = values[0] if len(values) == 1 else tuple(values)
+        if len(values) == 1 and isinstance(values[0], list):
+            options["validation_data"] = tuple(values[0])
+    if args.callbacks is not None:
+        callbacks = lookup_value(args.callbacks, "callbacks")
+        options["callbacks"] = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
+        bad = [c for c in options["callbacks"] if not hasattr(c, "set_model")]
+        if bad:
+            raise KmagicUsageError(f"expected Keras callbacks for --callbacks, received {type(bad[0]).__name__}",
+                                   hint="Pass {[keras.callbacks.EarlyStopping(patience=2)]}.")
+    if args.class_weight is not None:
+        weights = lookup_value(args.class_weight, "class weights")
+        if not isinstance(weights, Mapping):
+            raise KmagicUsageError(f"expected a dict of class weights for --class-weight, such as {{{{0: 1, 1: 5}}}}, "
+                                   f"received {type(weights).__name__}")
+        options["class_weight"] = dict(weights)
+    if args.sample_weight is not None:
+        options["sample_weight"] = lookup_value(args.sample_weight, "sample weights")
+    return {key: value for key, value in options.items() if value is not None}

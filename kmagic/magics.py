@@ -162,7 +162,16 @@ class KMagic(Magics):
     @argument("--epochs", metavar="N", help="number of epochs")
     @argument("--batch-size", metavar="N", help="samples per batch")
     @argument("--validation-split", metavar="F", help="fraction of the data held out for validation")
-    @argument("--validation-data", nargs=2, metavar=("XV", "YV"), help="validation inputs and labels")
+    @argument("--validation-data", nargs="+", metavar="V",
+              help="validation data: one dataset, or inputs and labels (XV YV)")
+    @argument("--callbacks", metavar="{list}", help="Keras callbacks, added after the body's fit callbacks")
+    @argument("--class-weight", metavar="{dict}", help="weight of each class in the loss: {{0: 1, 1: 5}}")
+    @argument("--sample-weight", metavar="W", help="one weight per training sample (an array)")
+    @argument("--steps-per-epoch", metavar="N", help="batches per epoch (needed for endless data)")
+    @argument("--validation-steps", metavar="N", help="validation batches per epoch")
+    @argument("--initial-epoch", metavar="N", help="the epoch to start at (to resume training)")
+    @argument("--shuffle", dest="shuffle", action="store_true", default=None, help="shuffle the samples each epoch")
+    @argument("--no-shuffle", dest="shuffle", action="store_false", help="keep the samples in order")
     @argument("--no-dashboard", action="store_true", help="one text line per epoch instead of the dashboard")
     @argument("--steps-per-execution", metavar="N", help="batches per compiled call")
     @argument("--compare", action="store_true", help="draw the earlier runs of this model faded under the curves")
@@ -171,88 +180,34 @@ class KMagic(Magics):
     @line_magic
     def kfit(self, line: str) -> None:
         """Adapt preprocessing layers, compile with inferred defaults if needed, train with the live
-        dashboard, and bind the history to NAME_history."""
-        from kmagic import datacheck, training
-        from kmagic.buildinfo import info_of
+        dashboard, and bind the history to NAME_history. Options win over the body's fit line."""
         from kmagic.callbacks.interrupt import TrainingInterrupted
+        from kmagic.fitting import fit
 
         args = self._parse(self.kfit, line)
         model = self._model(args.name, args)
         x, y = self._data(args.x, args, "training inputs"), self._data(args.y, args, "training labels")
-        if args.validation_split is not None and args.validation_data is not None:
-            raise KmagicUsageError("expected --validation-split or --validation-data, received both")
-        validation = None
-        if args.validation_data is not None:
-            validation = tuple(self._data(word, args, "validation data") for word in args.validation_data)
-        given = {
-            "epochs": magic_args.to_int(args.epochs, "--epochs"),
-            "batch_size": magic_args.to_int(args.batch_size, "--batch-size"),
-            "validation_split": magic_args.to_float(args.validation_split, "--validation-split", low=0, high=1),
-            "validation_data": validation,
-        }
-        steps = magic_args.to_int(args.steps_per_execution, "--steps-per-execution")
-        info = info_of(model)
-        fit_kwargs = training.fit_arguments(info.fit_defaults, given)
-        names = (_word_of(args, args.x), _word_of(args, args.y))
-        check = {"names": names, "validation_data": fit_kwargs.get("validation_data"),
-                 "validation_split": fit_kwargs.get("validation_split")}
-        datacheck.check_fit_data(model, x, y, **check)  # before anything changes the model
-        adapted = training.adapt_preprocessing(model, x)
-        if adapted:
-            print(f"kmagic: adapted {', '.join(adapted)} from the training data")
-        choice = training.ensure_compiled(model, y, x, steps_per_execution=steps)
-        if choice is not None:
-            print(f"kmagic: compiled {args.name} with {choice.describe()}")
-            datacheck.check_loss_fit(model, y, **check)  # the labels against the inferred loss
-        fit_kwargs.setdefault("verbose", 0)
-        setup = info.setup
-        show = getattr(setup, "is_chief", True)
-        batch_size = fit_kwargs.get("batch_size") or (None if datacheck.is_streamed(x) else 32)
-        history_name = f"{args.name if isinstance(args.name, str) else model.name}_history"
-        adapt = getattr(setup, "adapt_callbacks", None) if setup is not None else None
+        label = args.name if isinstance(args.name, str) else model.name
+        history_name = f"{label}_history"
+        options = magic_args.fit_options(args, lambda word, what: self._data(word, args, what))
 
         def bind(history: Any) -> None:
             self.shell.user_ns[history_name] = history
 
         from kmagic.fit_runs import FitRuns  # runs (kmagic.runs), --repeat and --compare
 
-        runs = FitRuns(model, args.name if isinstance(args.name, str) else model.name, given,
-                       repeat=magic_args.to_int(args.repeat, "--repeat"), compare=args.compare,
-                       seed=0 if _test_mode() else None)
+        progress = "text" if args.no_dashboard or not self.dashboard else "dashboard"
+        runs = FitRuns(model, label, options, repeat=magic_args.to_int(args.repeat, "--repeat"),
+                       compare=args.compare, seed=0 if _test_mode() else None)
         for seed in runs.seeds():
-            progress = self._progress(args.no_dashboard, show=show, batch_size=batch_size,
-                                      validation_data=training.validation_part(x, y, fit_kwargs), compare=runs.faded())
-            kwargs = {**fit_kwargs, "callbacks": [*list(fit_kwargs.get("callbacks") or []), progress]}
-            if _test_mode() and seed is None:
-                from kmagic._keras import keras
-
-                keras().utils.set_random_seed(0)  # shuffling and dropout repeat run after run
             with runs.recording(seed):
-                outcome = training.run_fit(model, x, y, kwargs, recorders=[progress], adapt_callbacks=adapt, bind=bind)
-            if outcome.interrupted:
-                where = progress.history.where_stopped() if hasattr(progress, "history") else ""
-                raise TrainingInterrupted(f"training of {args.name if isinstance(args.name, str) else model.name} "
-                                          f"stopped at {where or outcome.where} (kernel interrupt); the model keeps "
-                                          f"the weights trained so far and {history_name} every finished epoch")
+                try:
+                    fit(model, x, y, progress=progress, stop_on_nan=self.stop_on_nan,
+                        refresh_interval=self.refresh_interval, names=(_word_of(args, args.x), _word_of(args, args.y)),
+                        on_history=bind, compare=runs.faded(), **options)
+                except TrainingInterrupted as stopped:
+                    raise TrainingInterrupted(f"{stopped} and {history_name} every finished epoch") from None
         runs.finish()
-
-    def _progress(self, no_dashboard: bool, *, show: bool = True, batch_size: int | None = None,
-                  validation_data: Any = None, compare: Any = None) -> Any:
-        """The dashboard callback, or epoch-end text where it is turned off or not installed.
-
-        On a multiworker setup only the chief shows anything (``show=False`` records only).
-        """
-        from kmagic import training
-
-        if self.dashboard and not no_dashboard:
-            dashboard = _dashboard_class()
-            if dashboard is not None:
-                return dashboard(**_accepted(dashboard, refresh_interval=self.refresh_interval,
-                                             stop_on_nan=self.stop_on_nan, batch_size=batch_size,
-                                             validation_data=validation_data, show=show,
-                                             compare=compare or None))
-        write = print if show else (lambda _text: None)
-        return training.epoch_text_callback(write, stop_on_nan=self.stop_on_nan)
 
     # ---------------------------------------------------------------- %kcompile
     @lazy_magic_arguments()
@@ -323,9 +278,11 @@ class KMagic(Magics):
         model = self._model(args.name, args)
         x = self._data(args.x, args, "input samples")
         if args.explain or args.target is not None:
+            from kmagic import datafeed
             from kmagic.attribution import explain
             from kmagic.widgets.explain_view import ExplainView
 
+            x = datafeed.prepare_inputs(model, x, "the input samples")
             _display(ExplainView(explain(model, x, target=magic_args.to_int(args.target, "--target", minimum=0))))
             return
         shown = activations(model, x, layer=args.layer,
@@ -487,18 +444,6 @@ def block_signature(block: Any) -> str:
     return f"{block.name}({', '.join(params)})"
 
 
-def _dashboard_class() -> Any:
-    """``kmagic.Dashboard`` when its module exists, else None."""
-    import kmagic
-
-    try:
-        return kmagic.Dashboard
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("kmagic.widgets"):
-            return None
-        raise
-
-
 def _test_mode() -> bool:
     from kmagic.widgets.frontend import test_mode
 
@@ -517,22 +462,6 @@ def _word_of(args: Namespace, value: Any) -> str:
             if expanded.values.get(word) is value:
                 return expanded.tokens[index].text
     return "{...}"
-
-
-def _accepted(callable_: Any, **options: Any) -> dict[str, Any]:
-    """The options a callable's signature takes (the dashboard's may grow over time)."""
-    import inspect
-
-    try:
-        parameters = inspect.signature(callable_).parameters
-    except (TypeError, ValueError):
-        return {}
-    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-        return options
-    return {k: v for k, v in options.items() if k in parameters}
-
-
-# ---------------------------------------------------------------- loading
 
 
 def register(ipython: Any) -> None:

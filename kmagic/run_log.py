@@ -282,6 +282,13 @@ def recording(**context: Any) -> Iterator[dict[str, Any]]:
         _CONTEXT.reset(token)
 
 
+def recording_defaults(**context: Any) -> Any:
+    """:func:`recording` with ``context`` only where an enclosing recording has not set it
+    (``kmagic.fit`` names itself the route unless ``%kfit`` called it)."""
+    outer = _CONTEXT.get() or {}
+    return recording(**{key: value for key, value in context.items() if key not in outer})
+
+
 _CLAIMS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 

@@ -139,6 +139,10 @@ def _labels_of(y: Any, x: Any) -> Any:
     if type(x).__name__.endswith("Dataset") and hasattr(x, "take"):
         for _, labels, *_rest in x.take(1):
             return labels.numpy() if hasattr(labels, "numpy") else labels
+    if hasattr(x, "num_batches") and hasattr(x, "__getitem__"):  # a PyDataset: batch 0 is readable again
+        first = x[0]
+        if isinstance(first, tuple) and len(first) >= 2:
+            return first[1]
     raise KmagicDataError("expected labels Y to infer a loss from, received none: give Y, "
                           "or compile the model yourself (a 'compile' line in the %%kmodel body)")
 

@@ -14,6 +14,7 @@ from kmagic import registry
 from kmagic.dsl import ast
 from kmagic.dsl.parser import parse_body
 from kmagic.dsl.program import BlockDef, Op, Program
+from kmagic.dsl.text_input import as_text_input, is_text_shape
 from kmagic.errors import KmagicError, KmagicNameError, KmagicSyntaxError, KmagicValueError, did_you_mean
 
 MAX_OPS = 20_000
@@ -183,9 +184,12 @@ class _Checker:
             received = f"{len(stmt.args)} values" if stmt.args else "nothing"
             raise self._error(KmagicValueError, "expected one shape after 'input' (28x28x1, ?x16, ?, (None, 16) "
                               "or 100)", span, stmt, received=received)
+        if is_text_shape(stmt.args[0]):
+            stmt = as_text_input(stmt)  # input text: one string per sample
         shape = stmt.args[0]
         if isinstance(shape, ast.Word | ast.String | ast.ListValue | ast.Call):
-            raise self._error(KmagicValueError, "expected a shape such as 28x28x1, ?x16 or 100", shape.span, stmt,
+            raise self._error(KmagicValueError, "expected a shape such as 28x28x1, ?x16 or 100, or 'text'",
+                              shape.span, stmt,
                               received=f"'{_value_text(shape, stmt)}'")
         self._check_kwargs(stmt, ("dtype", "sparse", "name", "batch_size", "ragged", "tensor"))
         if stmt.refs:
