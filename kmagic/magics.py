@@ -184,7 +184,7 @@ class KMagic(Magics):
         steps = magic_args.to_int(args.steps_per_execution, "--steps-per-execution")
         info = info_of(model)
         fit_kwargs = training.fit_arguments(info.fit_defaults, given)
-        names = (_word_of(args, args.x), _word_of(args, args.y))
+        names = (_word_of(args, args.x, "x"), _word_of(args, args.y, "y"))
         check = {"names": names, "validation_data": fit_kwargs.get("validation_data"),
                  "validation_split": fit_kwargs.get("validation_split")}
         datacheck.check_fit_data(model, x, y, **check)  # before anything changes the model
@@ -213,6 +213,10 @@ class KMagic(Magics):
             self.shell.user_ns[history_name] = history
 
         outcome = training.run_fit(model, x, y, fit_kwargs, recorders=[progress], adapt_callbacks=adapt, bind=bind)
+        if outcome.interrupted and not outcome.batches_done:
+            raise TrainingInterrupted(f"training of {args.name if isinstance(args.name, str) else model.name} "
+                                      f"stopped before the first batch (kernel interrupt); the weights are "
+                                      f"unchanged and {history_name} has no epoch")
         if outcome.interrupted:
             where = progress.history.where_stopped() if hasattr(progress, "history") else ""
             raise TrainingInterrupted(f"training of {args.name if isinstance(args.name, str) else model.name} "
@@ -426,13 +430,16 @@ def _test_mode() -> bool:
     return test_mode()
 
 
-def _word_of(args: Namespace, value: Any) -> str:
+def _word_of(args: Namespace, value: Any, dest: str | None = None) -> str:
     """How the user wrote an argument: the name, or the ``{expression}`` that gave the value."""
-    if value is None:
-        return ""
     if isinstance(value, str):
         return value
     expanded = getattr(args, "_line", None)
+    word = getattr(args, "_words", {}).get(dest) if dest is not None else None
+    if expanded is not None and isinstance(word, str) and word in expanded.argv:
+        return expanded.tokens[expanded.argv.index(word)].text  # also for a {expression} whose value is None
+    if value is None:
+        return ""
     if expanded is not None:
         for index, word in enumerate(expanded.argv):
             if expanded.values.get(word) is value:
