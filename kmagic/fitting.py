@@ -149,6 +149,11 @@ def fit(model: Any, x: Any, y: Any = None, *, progress: str | None = "dashboard"
     with run_log.recording_defaults(model=model.name, options=fit_options, route="kmagic.fit"):
         outcome = training.run_fit(model, x, y, options, recorders=recorders, adapt_callbacks=adapt, bind=on_history)
     history = outcome.history  # the one place a fit's History comes from
+    if outcome.interrupted and not outcome.batches_done:
+        stopped = TrainingInterrupted(f"training of {model.name} stopped before the first batch (kernel "
+                                      "interrupt); the weights are unchanged and the history has no epoch")
+        stopped.history = history
+        raise stopped
     if outcome.interrupted:
         where = callback.history.where_stopped() if hasattr(callback, "history") else ""
         stopped = TrainingInterrupted(f"training of {model.name} stopped at {where or outcome.where} (kernel "

@@ -218,7 +218,10 @@ def parse(magic: Callable[..., Any], line: str, namespace: Mapping[str, Any]) ->
         args = parser.parse_args(expanded.argv)
     except UsageError as exc:
         raise _usage_error(parser, str(exc), expanded) from None
-    for key, value in vars(args).items():
+    args._words = dict(vars(args))  # the argparse words before substitution (how each was written)
+    for key, value in list(vars(args).items()):
+        if key == "_words":
+            continue
         if isinstance(value, list):
             setattr(args, key, [expanded.value_of(item) for item in value])
         else:

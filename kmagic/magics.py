@@ -203,10 +203,10 @@ class KMagic(Magics):
             with runs.recording(seed):
                 try:
                     fit(model, x, y, progress=progress, stop_on_nan=self.stop_on_nan,
-                        refresh_interval=self.refresh_interval, names=(_word_of(args, args.x), _word_of(args, args.y)),
+                        refresh_interval=self.refresh_interval, names=(_word_of(args, args.x, "x"), _word_of(args, args.y, "y")),
                         on_history=bind, compare=runs.faded(), **options)
                 except TrainingInterrupted as stopped:
-                    raise TrainingInterrupted(f"{stopped} and {history_name} every finished epoch") from None
+                    raise TrainingInterrupted(f"{stopped}; {history_name} holds every finished epoch") from None
         runs.finish()
 
     # ---------------------------------------------------------------- %kcompile
@@ -450,13 +450,16 @@ def _test_mode() -> bool:
     return test_mode()
 
 
-def _word_of(args: Namespace, value: Any) -> str:
+def _word_of(args: Namespace, value: Any, dest: str | None = None) -> str:
     """How the user wrote an argument: the name, or the ``{expression}`` that gave the value."""
-    if value is None:
-        return ""
     if isinstance(value, str):
         return value
     expanded = getattr(args, "_line", None)
+    word = getattr(args, "_words", {}).get(dest) if dest is not None else None
+    if expanded is not None and isinstance(word, str) and word in expanded.argv:
+        return expanded.tokens[expanded.argv.index(word)].text  # also for a {expression} whose value is None
+    if value is None:
+        return ""
     if expanded is not None:
         for index, word in enumerate(expanded.argv):
             if expanded.values.get(word) is value:

@@ -273,6 +273,7 @@ class FitOutcome:
     history: Any
     interrupted: bool = False
     where: str = ""
+    batches_done: int = 0
 
 
 def _data_error_types() -> tuple[type[BaseException], ...]:
@@ -294,14 +295,18 @@ def run_fit(model: Any, x: Any, y: Any, fit_kwargs: dict[str, Any], *, recorders
     """``model.fit`` with the guards ``%kfit`` needs.
 
     - The first kernel interrupt (SIGINT) stops training at the end of the current batch
-      (:class:`~kmagic.callbacks.interrupt.GracefulInterrupt`); a second one interrupts at once.
-    - ``bind`` receives the Keras ``History`` of *this* fit (also when a second interrupt or an
-      error ends it), never one of an earlier fit.
+      (:class:`~kmagic.callbacks.interrupt.GracefulInterrupt`), or before the first batch when
+      none has run yet (weights untouched, a history with no epoch); a second one interrupts at once.
+    - ``bind`` receives the Keras ``History`` of *this* fit whenever at least one batch ran (or an
+      interrupt ended it), whatever ended it, never one of an earlier fit.
     - An error Keras raises before the first batch has trained (data Keras cannot use) becomes a
       :class:`KmagicDataError` with Keras's message as detail, not a traceback.
+    - An exception a Python generator ``x`` raises is shown as itself (type, message, line), not as
+      TensorFlow's "Graph execution error" (:mod:`kmagic.generator_errors`).
     """
+    from kmagic import generator_errors
     from kmagic._keras import keras
-    from kmagic.callbacks.interrupt import GracefulInterrupt
+    from kmagic.callbacks.interrupt import GracefulInterrupt, StoppedBeforeFirstBatch
 
     k = keras()
     kwargs = dict(fit_kwargs)
@@ -313,31 +318,45 @@ def run_fit(model: Any, x: Any, y: Any, fit_kwargs: dict[str, Any], *, recorders
     if adapt_callbacks is not None:
         callbacks = adapt_callbacks(callbacks)
     earlier = getattr(model, "history", None)
+    watched = generator_errors.watch(x)
 
     def this_fit() -> Any:
         if history is not None:
+            if not hasattr(history, "epoch"):  # stopped before Keras began: an empty record of this fit
+                history.set_model(model)
+                history.on_train_begin()
             return history
         current = getattr(model, "history", None)
         return current if current is not earlier else None
 
-    try:
-        with guard:
-            result = model.fit(x, y, callbacks=callbacks, **kwargs)
-    except KeyboardInterrupt:
+    def bind_this_fit() -> None:
         if bind is not None and this_fit() is not None:
             bind(this_fit())
-        raise
-    except _data_error_types() as exc:
-        if bind is not None and guard.batches_done and this_fit() is not None:
-            bind(this_fit())
-        if guard.batches_done:
+
+    try:
+        with guard:
+            result = model.fit(watched.data, y, callbacks=callbacks, **kwargs)
+    except StoppedBeforeFirstBatch:
+        for recorder in recorders or []:
+            getattr(recorder, "finish", lambda: None)()
+        bind_this_fit()
+        return FitOutcome(this_fit(), True, guard.where(), 0)
+    except BaseException as exc:
+        if guard.batches_done or isinstance(exc, KeyboardInterrupt):
+            bind_this_fit()
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        user_error = watched.user_error()
+        if user_error is not None:
+            raise user_error from watched.exception
+        if guard.batches_done or not isinstance(exc, _data_error_types()):
             raise
         first, detail = _keras_message(exc)
         raise KmagicDataError(f"Keras could not train on this data: {first}", detail=detail,
                               hint="Check the shapes and dtypes of X and Y against the model card.") from exc
     if bind is not None:
         bind(result)
-    return FitOutcome(result, guard.interrupted, guard.where())
+    return FitOutcome(result, guard.interrupted, guard.where(), guard.batches_done)
 
 
 # ---------------------------------------------------------------- fit arguments

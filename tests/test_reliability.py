@@ -184,7 +184,7 @@ def test_interrupt_during_kfit_stops_at_the_end_of_the_batch(data) -> None:
     # The batch that was running ended; nothing after it ran.
     message = str(caught.value)
     assert "stopped at epoch 2/20, batch 3/6 (kernel interrupt)" in message, message
-    assert "net_history every finished epoch" in message
+    assert "net_history holds every finished epoch" in message
     assert caught.value._render_traceback_() == [f"KeyboardInterrupt: {message}"]
     history = shell.user_ns["net_history"]
     assert len(history.history["loss"]) == 2  # epoch 1, and the interrupted epoch 2 as Keras records it

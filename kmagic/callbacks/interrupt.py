@@ -12,6 +12,9 @@ Jupyter's interrupt button and ``KernelManager.interrupt_kernel()`` send) does
 not raise: it asks the model to stop at the end of the batch that is running,
 so ``fit`` returns normally with every weight update made so far and the
 history of every finished epoch (plus the interrupted one, as Keras records it).
+An interrupt that arrives before the first batch ran stops training before that
+batch (:class:`StoppedBeforeFirstBatch`, which ``run_fit`` catches): the weights
+stay untouched and the history has no epoch.
 A second SIGINT, while the first is still being honoured, raises
 ``KeyboardInterrupt`` at once, as usual. The previous handler is put back when
 the block ends.
@@ -36,6 +39,10 @@ class TrainingInterrupted(KeyboardInterrupt):
 
     def _render_traceback_(self) -> list[str]:
         return [f"KeyboardInterrupt: {self}"]
+
+
+class StoppedBeforeFirstBatch(Exception):  # noqa: N818 - a signal to run_fit, not an error
+    """Raised from a batch's start when an interrupt came before any batch trained."""
 
 
 class GracefulInterrupt(keras().callbacks.Callback):
@@ -104,6 +111,8 @@ class GracefulInterrupt(keras().callbacks.Callback):
     def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
         if self.interrupted:
             self._ask_to_stop()
+            if self.batches_done == 0:  # Keras would still run this batch: leave fit before it
+                raise StoppedBeforeFirstBatch(REASON)
 
     def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
         self.batches_done += 1
@@ -114,7 +123,9 @@ class GracefulInterrupt(keras().callbacks.Callback):
     # -- reporting ----------------------------------------------------------------
 
     def where(self) -> str:
-        """``"epoch 2/5, batch 7/20"``: the last batch that ran."""
+        """``"epoch 2/5, batch 7/20"``: the last batch that ran (or ``"before the first batch"``)."""
+        if self.batches_done == 0:
+            return "before the first batch"
         epochs = f"/{self.epochs}" if self.epochs else ""
         steps = f"/{self.steps}" if self.steps else ""
         return f"epoch {self.epoch + 1}{epochs}, batch {self.step}{steps}"

@@ -7,7 +7,6 @@ exhaust the stack); each line's content is parsed by the Lark grammar in
 
 from __future__ import annotations
 
-import ast as python_ast
 import threading
 from dataclasses import dataclass
 from functools import cache
@@ -17,11 +16,13 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from kmagic.dsl import ast
+from kmagic.dsl.characters import check_characters, decode_string
 from kmagic.errors import KmagicSyntaxError
 
 MAX_BRACKET_DEPTH = 32
 MAX_BLOCK_DEPTH = 64
 MAX_LINE_LENGTH = 10_000
+MAX_DIGITS = 100
 
 _TOKEN_NAMES = {
     "NAME": "a word",
@@ -69,10 +70,13 @@ class _ToAst(Transformer):
     # values
     def number(self, token: Token) -> ast.Number:
         text = str(token)
+        self._refuse_long_number(token)
         value: int | float = int(text) if text.lstrip("+-").isdigit() else float(text)
         return ast.Number(value, _span(token, self.line), text)
 
     def fraction(self, num: Token, den: Token) -> ast.Number:
+        self._refuse_long_number(num)
+        self._refuse_long_number(den)
         denominator = float(den)
         if denominator == 0:
             raise KmagicSyntaxError(
@@ -83,11 +87,16 @@ class _ToAst(Transformer):
         return ast.Number(float(num) / denominator, span, f"{num}/{den}")
 
     def shape(self, token: Token) -> ast.Shape:
+        self._refuse_long_number(token)
         dims = tuple(None if part == "?" else int(part) for part in str(token).split("x"))
         return ast.Shape(dims, _span(token, self.line))
 
     def string(self, token: Token) -> ast.String:
-        return ast.String(python_ast.literal_eval(str(token)), _span(token, self.line))
+        value, problem = decode_string(str(token))
+        if problem is not None:
+            raise KmagicSyntaxError(f"expected a string of characters, received {problem}", self.line,
+                                    token.column, source=self.source, width=len(token))
+        return ast.String(value, _span(token, self.line))
 
     def word(self, token: Token) -> ast.Word | ast.Const:
         name = str(token)
@@ -173,6 +182,12 @@ class _ToAst(Transformer):
                 self.line, token.column, source=self.source, width=len(name),
             )
 
+    def _refuse_long_number(self, token: Token) -> None:
+        if len(token) > MAX_DIGITS:
+            raise KmagicSyntaxError(f"expected a number of at most {MAX_DIGITS} characters, received "
+                                    f"{len(token)}", self.line, token.column, source=self.source,
+                                    width=len(token))
+
     def _fail(self, expected: str, span: ast.Span, received: str) -> None:
         raise KmagicSyntaxError(f"expected {expected}, received {received}", span.line, span.column,
                                 source=self.source, width=span.width)
@@ -236,9 +251,15 @@ def _syntax_error(exc: UnexpectedInput, line: _Line) -> KmagicSyntaxError:
 def _check_brackets(line: _Line) -> None:
     depth = 0
     quote = ""
+    escaped = False
     for offset, char in enumerate(line.stripped):
         if quote:
-            quote = "" if char == quote else quote
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
         elif char in "'\"":
             quote = char
         elif char in "([{":
@@ -327,6 +348,7 @@ class _Open:
 
 def parse_body(text: str) -> tuple[ast.Node, ...]:
     """Parse a whole kmodel body into top-level nodes."""
+    check_characters(text)
     root = _Open(None, -1, [], None)
     stack = [root]
     pending: ast.Statement | None = None
