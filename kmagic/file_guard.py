@@ -10,7 +10,7 @@ import tempfile
 import threading
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from kmagic.errors import KmagicFileError
@@ -132,10 +132,8 @@ def temp_name(target: Path) -> Path:
 def release(temp: Path) -> None:
     """Forget (and remove, if still there) a temporary file of :func:`temp_name`."""
     _ACTIVE.discard(os.path.abspath(temp))
-    try:
+    with suppress(FileNotFoundError):
         temp.unlink()
-    except FileNotFoundError:
-        pass
 
 
 def _alive(pid: int) -> bool:
