@@ -278,7 +278,7 @@ def literal_refusal(mapping: Mapping[str, Any]) -> str | None:
             class_name = item.get("class_name")
             module = item.get("module")
             class_name = class_name if isinstance(class_name, str) else None
-            if class_name in CODE_FORMS or class_name in CODE_LAYER_CLASSES:
+            if class_name in CODE_FORMS or (class_name or "").rsplit(".", 1)[-1] in CODE_LAYER_CLASSES:
                 return f"class_name='{class_name}', which holds code that kmagic never runs"
             if isinstance(module, str) and module not in ("builtins",) and module.split(".", 1)[0] != "keras":
                 return f"module='{module}', which is not a Keras module"
@@ -290,3 +290,29 @@ def literal_refusal(mapping: Mapping[str, Any]) -> str | None:
         elif isinstance(item, list | tuple):
             stack.extend(item)
     return None
+
+
+def dict_node_refusal(node: Any) -> str | None:
+    """The TF-free check of a ``dict(...)`` call in a kmodel body (an ``ast.Call``), on its literal values."""
+    from kmagic.dsl import ast
+
+    def literal(value: Any) -> Any:
+        if isinstance(value, ast.String | ast.Number | ast.Const):
+            return value.value
+        if isinstance(value, ast.Word):
+            return value.name
+        if isinstance(value, ast.TupleValue | ast.ListValue):
+            return [literal(item) for item in value.items]
+        if isinstance(value, ast.Call) and value.name.lower() == "dict":
+            return {kwarg.key: literal(kwarg.value) for kwarg in value.kwargs}
+        return None
+
+    return literal_refusal(literal(node)) if isinstance(node, ast.Call) else None
+
+
+def body_dict_refusal(mapping: Mapping[str, Any]) -> str | None:
+    """The full check of a resolved ``dict(...)`` value of a kmodel body (Keras is loaded by then)."""
+    refusal = literal_refusal(mapping) or find_refusal(mapping)
+    if isinstance(refusal, Refusal):
+        return refusal.message()
+    return refusal
