@@ -46,8 +46,9 @@ def regular_file(path: Path, what: str = "a model file") -> Path:
     return real
 
 
-def read_bounded(path: Path, limit: int = MAX_CONFIG_BYTES, what: str = "a model config") -> bytes:
+def read_bounded(path: Path, limit: int | None = None, what: str = "a model config") -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes; opened without blocking, checked after opening."""
+    limit = MAX_CONFIG_BYTES if limit is None else limit
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
         info = os.fstat(fd)
@@ -79,8 +80,9 @@ def check_archive(archive: zipfile.ZipFile, source: Path) -> None:
                                   "a zip bomb?)")
 
 
-def read_member(archive: zipfile.ZipFile, name: str, source: Path, limit: int = MAX_CONFIG_BYTES) -> bytes:
+def read_member(archive: zipfile.ZipFile, name: str, source: Path, limit: int | None = None) -> bytes:
     """One archive member, refused above ``limit`` bytes before and while reading."""
+    limit = MAX_CONFIG_BYTES if limit is None else limit
     info = archive.getinfo(name)
     if info.file_size > limit:
         raise KmagicFileError(f"expected a {name} of at most {limit:,} bytes in '{source}', received one of "
