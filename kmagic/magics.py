@@ -326,6 +326,8 @@ class KMagic(Magics):
     @argument("name", metavar="NAME", help="the variable the loaded model is bound to")
     @argument("path", metavar="PATH", help="a .keras, .h5 or .json file")
     @argument("--summary", action="store_true", help="show the model card")
+    @argument("--custom-objects", dest="custom_objects", metavar="{dict}",
+              help="classes and functions the file names that are not registered: {'Name': Name, ...}")
     @no_var_expand
     @line_magic
     def kload(self, line: str) -> None:
@@ -334,7 +336,11 @@ class KMagic(Magics):
 
         args = self._parse(self.kload, line)
         name = magic_args.identifier(args.name, args=args)
-        model = kmagic.load(str(args.path))
+        custom = self._data(args.custom_objects, args, "custom objects")
+        if custom is not None and not (isinstance(custom, dict) and all(isinstance(k, str) for k in custom)):
+            raise KmagicUsageError("expected --custom-objects to be a dict of names to classes or functions, "
+                                   "such as {'Scale': Scale}, received " + type(custom).__name__)
+        model = kmagic.load(str(args.path), custom_objects=custom)
         self.shell.user_ns[name] = model
         print(f"kmagic: loaded {name} from {args.path} ({model.count_params():,} parameters)")
         if args.summary:

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
-import tempfile
 import warnings
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from kmagic import file_guard, json_pair
 from kmagic.errors import KmagicFileError
-from kmagic.registry import CODE_LAYER_CLASSES
+from kmagic.json_pair import weights_path
 
 FORMATS = (".keras", ".h5", ".json")
 
@@ -31,26 +30,7 @@ def _format_of(path: Path) -> str:
     raise KmagicFileError(f"expected a path ending in .keras, .h5 or .json, received '{path}'")
 
 
-def weights_path(json_path: Path) -> Path:
-    """Where the weights of a ``.json`` architecture file live."""
-    return json_path.with_name(json_path.name[: -len(".json")] + ".weights.h5")
-
-
-@contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """Write to a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = ".weights.h5" if path.name.endswith(".weights.h5") else path.suffix
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(handle)
-    os.unlink(temp_name)
-    temp = Path(temp_name)
-    try:
-        yield temp
-        os.replace(temp, path)
-    finally:
-        if temp.exists():
-            temp.unlink()
+__all__ = ["FORMATS", "load", "save", "weights_path"]
 
 
 @contextmanager
@@ -68,10 +48,11 @@ def _quiet_legacy_notice() -> Iterator[None]:
 @contextmanager
 def _compile_config_kept(model: Any) -> Iterator[None]:
     """Keras's HDF5 writer pops the optimizer out of the model's compile config in place;
-    put it back, so a later save of the same model still records its optimizer."""
+    put it back, so a later save of the same model still records its optimizer.
+    (A shallow copy: a deep copy would pickle, that is save and reload, the optimizer.)"""
     holder = getattr(model, "_compile_config", None)
     config = getattr(holder, "config", None)
-    kept = copy.deepcopy(config) if isinstance(config, dict) else None
+    kept = dict(config) if isinstance(config, dict) else None
     try:
         yield
     finally:
@@ -79,30 +60,94 @@ def _compile_config_kept(model: Any) -> Iterator[None]:
             holder.config = kept
 
 
+# ---------------------------------------------------------------------------------------------- saving
 def save(model: Any, path: str | os.PathLike[str]) -> Path:
     """Save ``model`` by extension: .keras (whole model), .h5 (HDF5), .json (+ .weights.h5 beside it).
 
-    Each file is written to a temporary name and renamed into place, so an
-    interrupted save never corrupts an existing file.
+    What the file could not hold, or what :func:`load` would refuse, is refused
+    before anything is written. Files go to temporary names and are renamed into
+    place (the .json and its weights as one unit), so an interrupted save keeps
+    the old model. A missing folder is created, and a line says so.
     """
     target = Path(path)
     kind = _format_of(target)
+    config = _config_to_save(model, target)
+    _check_target(target)
+    if not target.parent.exists():
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise KmagicFileError(f"could not save to '{target}': could not create its folder ({exc})") from None
+        print(f"kmagic: created the folder {target.parent}")
+    file_guard.remove_stale_temps(target.parent)
     try:
         if kind == ".json":
-            with _atomic(weights_path(target)) as temp_weights:
-                model.save_weights(str(temp_weights))
-            with _atomic(target) as temp_json:
-                temp_json.write_text(model.to_json(indent=2))
+            json_pair.save_pair(target, config, lambda temp: _save_weights(model, temp))
         else:
-            with _atomic(target) as temp, _compile_config_kept(model), _quiet_legacy_notice():
-                model.save(str(temp))
-                if kind == ".h5":
-                    _add_architecture(temp, model)
+            temp = file_guard.temp_name(target)
+            try:
+                with _compile_config_kept(model), _quiet_legacy_notice():
+                    model.save(str(temp))
+                    if kind == ".h5":
+                        _add_architecture(temp, model)
+                os.replace(temp, target)
+            finally:
+                file_guard.release(temp)
     except KmagicFileError:
         raise
     except (OSError, ValueError, TypeError, NotImplementedError) as exc:
         raise KmagicFileError(f"could not save to '{target}': {exc}") from None
     return target
+
+
+def _config_to_save(model: Any, target: Path) -> dict[str, Any]:
+    """The model's config as JSON data; refused here if JSON cannot hold it or load would refuse it."""
+    from kmagic.safe_config import find_refusal
+
+    try:
+        config = json.loads(model.to_json())
+    except (TypeError, ValueError, AttributeError, NotImplementedError) as exc:
+        raise KmagicFileError(f"could not save to '{target}': the model's config cannot be written as JSON "
+                              f"({_reason(exc)}); nothing was written") from None
+    refusal = find_refusal(config)
+    if refusal is not None and not refusal.missing:
+        raise KmagicFileError(f"refusing to save to '{target}': {refusal.message()}, so loading the file would "
+                              "be refused; nothing was written")
+    return config
+
+
+def _check_target(target: Path) -> None:
+    if target.is_dir():
+        raise KmagicFileError(f"expected a file path, received '{target}', which is a folder")
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise KmagicFileError(f"could not save to '{target}': '{parent}' is a file, not a folder")
+            if not os.access(parent, os.W_OK):
+                raise KmagicFileError(f"could not save to '{target}': the folder '{parent}' is not writable")
+            return
+
+
+def _save_weights(model: Any, temp: Path) -> None:
+    """Weights (and optimizer state, unless a failed fit left it half-built) to ``temp``."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and _broken_state(optimizer):
+        from keras.src.saving import saving_lib
+
+        saving_lib.save_weights_only(model, str(temp), objects_to_skip=[optimizer])
+    else:
+        model.save_weights(str(temp))
+
+
+def _broken_state(optimizer: Any) -> bool:
+    """True when an optimizer's variables do not hold values of their own shape (a fit that failed mid-build)."""
+    try:
+        for variable in getattr(optimizer, "variables", []):
+            if tuple(variable.numpy().shape) != tuple(variable.shape):
+                return True
+    except Exception:  # noqa: BLE001 - unreadable state is broken state
+        return True
+    return False
 
 
 #: Keras's legacy HDF5 config cannot describe op layers (the mask of ``embedding ... mask``);
@@ -117,82 +162,158 @@ def _add_architecture(path: Path, model: Any) -> None:
         handle.attrs[_H5_ARCHITECTURE] = model.to_json()
 
 
-def load(path: str | os.PathLike[str], custom_objects: dict[str, Any] | None = None) -> Any:
+# ---------------------------------------------------------------------------------------------- loading
+def load(path: str | os.PathLike[str], custom_objects: Mapping[str, Any] | None = None) -> Any:
     """Load a model saved by :func:`save` (or Keras). Runs no code from the file.
 
-    Lambda layers (Python code stored in the file) are refused before
-    anything is deserialised.
+    Every class and function the config names is checked against an allow-list
+    before Keras sees it (``kmagic.safe_config``), whatever Keras's global
+    flags say, and Keras then runs in safe mode. Classes registered with
+    ``keras.saving.register_keras_serializable`` load as they are; others are
+    passed as ``custom_objects={"Name": Name}``. Only regular files are read,
+    with bounded sizes. The result is always a model.
     """
     from kmagic._keras import keras
 
     source = Path(path)
     kind = _format_of(source)
-    if not source.exists():
-        raise KmagicFileError(f"expected an existing file, received '{source}', which does not exist")
+    real = file_guard.regular_file(source)
     k = keras()
+    custom = dict(custom_objects or {})
     loaders: dict[str, Callable[[], Any]] = {
-        ".keras": lambda: _load_keras(k, source, custom_objects),
-        ".h5": lambda: _load_h5(k, source, custom_objects),
-        ".json": lambda: _load_json(k, source, custom_objects),
+        ".keras": lambda: _load_keras(k, real, source, custom),
+        ".h5": lambda: _load_h5(k, real, source, custom),
+        ".json": lambda: _load_json(k, real, source, custom),
     }
+    from keras.src.saving.serialization_lib import SafeModeScope
+
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), SafeModeScope(True), file_guard.private_tempdir():
             # An untrained model's optimizer has no state to restore; Keras warns about the count.
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-            return loaders[kind]()
+            model = loaders[kind]()
     except KmagicFileError:
         raise
+    except RecursionError:
+        raise KmagicFileError(f"could not load '{source}': its config is nested too deeply") from None
     except Exception as exc:  # noqa: BLE001 - every failure to read becomes one clear error
         raise KmagicFileError(f"could not load '{source}' as a {kind} model: {_reason(exc)}") from None
-
-
-def _load_keras(k: Any, source: Path, custom_objects: dict[str, Any] | None) -> Any:
-    if not zipfile.is_zipfile(source):
-        raise KmagicFileError(f"expected a .keras zip archive, received '{source}', which is not one "
-                              "(truncated, or another format renamed?)")
-    with zipfile.ZipFile(source) as archive:
-        try:
-            config = json.loads(archive.read("config.json"))
-        except (KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-            raise KmagicFileError(f"expected a .keras archive with a config.json, received '{source}' "
-                                  f"({exc})") from None
-    _refuse_code(config, source)
-    return k.saving.load_model(str(source), custom_objects=custom_objects, safe_mode=True, compile=True)
-
-
-def _load_h5(k: Any, source: Path, custom_objects: dict[str, Any] | None) -> Any:
-    import h5py
-
-    try:
-        with h5py.File(source, "r") as handle:
-            raw = handle.attrs.get("model_config")
-            architecture = handle.attrs.get(_H5_ARCHITECTURE)
-    except OSError as exc:
-        raise KmagicFileError(f"expected an HDF5 model file, received '{source}', which is not one ({exc})") from None
-    if raw is None:
-        raise KmagicFileError(f"expected an HDF5 file with a model in it, received '{source}', which has no "
-                              "model_config (a weights-only file?)")
-    config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-    _refuse_code(config, source)
-    if architecture is None:
-        return k.saving.load_model(str(source), custom_objects=custom_objects, safe_mode=True, compile=True)
-    current = json.loads(architecture.decode() if isinstance(architecture, bytes) else architecture)
-    _refuse_code(current, source)
-    model = k.models.model_from_json(json.dumps(current), custom_objects=custom_objects)
-    model.load_weights(str(source))
-    _compile_like(k, model, handle_path=source)
+    if not isinstance(model, k.Model):
+        raise KmagicFileError(f"expected a model in '{source}', received a {type(model).__name__}")
     return model
 
 
-def _compile_like(k: Any, model: Any, handle_path: Path) -> None:
-    """Compile a model rebuilt from HDF5 the way it was saved, when the file says how."""
+def _parse_config(data: bytes | str, source: Path, what: str) -> Any:
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise KmagicFileError(f"expected {what} in JSON, received '{source}', which is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise KmagicFileError(f"expected {what} in JSON, received '{source}', which is nested too deeply") from None
+
+
+def _checked(config: Any, source: Path, custom: dict[str, Any], *, model: bool = True) -> None:
+    """Refuse a config with anything off the allow-list, or one that is not a model, before Keras reads it."""
+    from kmagic._keras import keras
+    from kmagic.safe_config import find_refusal, top_level_class
+
+    if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
+        raise KmagicFileError(f"expected a model config (a JSON object with a class_name) in '{source}', received "
+                              f"{type(config).__name__ if not isinstance(config, dict) else 'an object without one'}")
+    refusal = find_refusal(config, custom)
+    if refusal is not None:
+        lead = "could not load" if refusal.missing else "refusing to load"
+        raise KmagicFileError(f"{lead} '{source}': {refusal.message()}")
+    _alias_custom_objects(config, custom)
+    if model:
+        cls = top_level_class(config, custom)
+        k = keras()
+        if isinstance(cls, type) and not issubclass(cls, k.Model):
+            raise KmagicFileError(f"expected a model in '{source}', received a single {config['class_name']} "
+                                  "(not a model): wrap it in a model, e.g. keras.Sequential([layer]), and save that")
+
+
+def _alias_custom_objects(config: Any, custom: dict[str, Any]) -> None:
+    """``custom_objects={"Scale": Scale}`` also answers to the registered name the file uses ("pkg>Scale")."""
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            name, registered = item.get("class_name"), item.get("registered_name")
+            if isinstance(name, str) and isinstance(registered, str) and name in custom and registered not in custom:
+                custom[registered] = custom[name]
+            stack.extend(v for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, dict | list))
+
+
+def _load_keras(k: Any, real: Path, source: Path, custom: dict[str, Any]) -> Any:
+    if not zipfile.is_zipfile(real):
+        raise KmagicFileError(f"expected a .keras zip archive, received '{source}', which is not one "
+                              "(truncated, or another format renamed?)")
+    try:
+        with zipfile.ZipFile(real) as archive:
+            file_guard.check_archive(archive, source)
+            data = file_guard.read_member(archive, "config.json", source)
+    except KeyError:
+        raise KmagicFileError(f"expected a .keras archive with a config.json, received '{source}'") from None
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise KmagicFileError(f"expected a readable .keras archive, received '{source}' ({exc})") from None
+    config = _parse_config(data, source, "a .keras config.json")
+    _checked(config, source, custom)
+    return k.saving.load_model(str(real), custom_objects=custom, safe_mode=True, compile=True)
+
+
+def _h5_attribute(handle: Any, name: str, source: Path) -> Any:
+    """A JSON attribute of an HDF5 file, its size checked before it is read."""
+    if name not in handle.attrs:
+        return None
+    size = handle.attrs.get_id(name).get_storage_size()
+    if size > file_guard.MAX_CONFIG_BYTES:
+        raise KmagicFileError(f"expected a model config of at most {file_guard.MAX_CONFIG_BYTES:,} bytes in "
+                              f"'{source}', received an attribute '{name}' of {size:,} bytes")
+    raw = handle.attrs[name]
+    return _parse_config(raw.decode() if isinstance(raw, bytes) else str(raw), source, f"the '{name}' attribute")
+
+
+def _load_h5(k: Any, real: Path, source: Path, custom: dict[str, Any]) -> Any:
     import h5py
 
-    with h5py.File(handle_path, "r") as handle:
-        raw = handle.attrs.get("training_config")
-    if raw is None:
+    try:
+        with h5py.File(real, "r") as handle:
+            config = _h5_attribute(handle, "model_config", source)
+            architecture = _h5_attribute(handle, _H5_ARCHITECTURE, source)
+            training = _h5_attribute(handle, "training_config", source)
+    except OSError as exc:
+        raise KmagicFileError(f"expected an HDF5 model file, received '{source}', which is not one ({exc})") from None
+    if config is None:
+        raise KmagicFileError(f"expected an HDF5 file with a model in it, received '{source}', which has no "
+                              "model_config (a weights-only file?)")
+    _checked(config, source, custom)
+    if training is not None:
+        _checked_training(training, source, custom)
+    if architecture is None:
+        return k.saving.load_model(str(real), custom_objects=custom, safe_mode=True, compile=True)
+    _checked(architecture, source, custom)
+    model = k.models.model_from_json(json.dumps(architecture), custom_objects=custom)
+    model.load_weights(str(real))
+    _compile_like(k, model, training)
+    return model
+
+
+def _checked_training(training: Any, source: Path, custom: dict[str, Any]) -> None:
+    from kmagic.safe_config import find_refusal
+
+    refusal = find_refusal(training, custom)
+    if refusal is not None:
+        lead = "could not load" if refusal.missing else "refusing to load"
+        raise KmagicFileError(f"{lead} '{source}': in its training config, {refusal.message()}")
+
+
+def _compile_like(k: Any, model: Any, training: Any) -> None:
+    """Compile a model rebuilt from HDF5 the way it was saved, when the file says how."""
+    if not isinstance(training, dict):
         return
-    training = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
     try:
         model.compile(optimizer=k.optimizers.deserialize(training["optimizer_config"]),
                       loss=training.get("loss"), metrics=_plain_metrics(training.get("metrics")))
@@ -207,41 +328,30 @@ def _plain_metrics(metrics: Any) -> Any:
     return [m for m in metrics if isinstance(m, str)] or None
 
 
-def _load_json(k: Any, source: Path, custom_objects: dict[str, Any] | None) -> Any:
+def _load_json(k: Any, real: Path, source: Path, custom: dict[str, Any]) -> Any:
+    config = _parse_config(file_guard.read_bounded(real), source, "a model architecture")
+    _checked(config, source, custom)
+    weights = json_pair.find_weights(source, config)
+    if isinstance(config, dict):
+        config.pop(json_pair.PAIR_KEY, None)
+    model = k.models.model_from_json(json.dumps(config), custom_objects=custom)
     try:
-        config = json.loads(source.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise KmagicFileError(f"expected a model architecture in JSON, received '{source}', which is not "
-                              f"valid JSON ({exc})") from None
-    _refuse_code(config, source)
-    weights = weights_path(source)
-    if not weights.exists():
-        raise KmagicFileError(f"expected the weights file '{weights}' beside '{source}', received nothing there")
-    model = k.models.model_from_json(json.dumps(config), custom_objects=custom_objects)
-    model.load_weights(str(weights))
+        model.load_weights(str(weights))
+    except ValueError as exc:
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is None or "optimizer" not in str(exc).lower():
+            raise
+        from keras.src.saving import saving_lib
+
+        # The optimizer's saved state does not fit (a fit that failed half-way): keep the weights, not the state.
+        saving_lib.load_weights_only(model, str(weights), objects_to_skip=[optimizer])
     return model
 
 
-def _refuse_code(config: Any, source: Path) -> None:
-    """Refuse files whose config holds Python code (Lambda layers and the like)."""
-    for class_name in _class_names(config):
-        if class_name in CODE_LAYER_CLASSES:
-            raise KmagicFileError(f"refusing to load '{source}': it contains a {class_name} layer, whose Python "
-                                  "code would run on loading; rebuild the model without it")
-
-
-def _class_names(config: Any) -> Iterator[str]:
-    stack = [config]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if isinstance(item.get("class_name"), str):
-                yield item["class_name"]
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-
-
 def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    """The first line of Keras's message, and the next one when the first only announces it ("...:")."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    text = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+    return text if len(text) <= 400 else text[:397] + "..."

@@ -294,7 +294,14 @@ class Resolver:
                               node.args[0].span, received="a positional value")
         items = {kwarg.key: each(kwarg.value) for kwarg in node.kwargs}
         code = "{" + ", ".join(f"{k!r}: {v.code}" for k, v in items.items()) + "}"
-        return Resolved({k: v.value for k, v in items.items()}, code)
+        value = {k: v.value for k, v in items.items()}
+        from kmagic.safe_config import body_dict_refusal  # Keras configs in dict(...): the load allow-list
+
+        refused = body_dict_refusal(value)
+        if refused is not None:
+            raise self._error(KmagicValueError, "expected dict(...) to name only Keras classes and functions a "
+                              "model may hold", node.span, received=refused)
+        return Resolved(value, code)
 
     def _error(self, cls: type, message: str, span: ast.Span, *, hint: str | None = None,
                received: str | None = None) -> KmagicError:

@@ -128,6 +128,7 @@ class _Checker:
 
     def statement(self, stmt: ast.Statement, cursor: int | None) -> int | None:
         word = stmt.word
+        self._refuse_code_dicts(stmt)
         if stmt.head is None:
             return self._cursor_move(stmt)
         if word == "input":
@@ -147,6 +148,22 @@ class _Checker:
         if word in self.blocks:
             return self._use_block(stmt, cursor)
         return self._layer(stmt, cursor)
+
+    def _refuse_code_dicts(self, stmt: ast.Statement) -> None:
+        """``dict(class_name="__lambda__", ...)`` and the like: refused at parse time (safe_config's literal check)."""
+        from kmagic.safe_config import dict_node_refusal
+
+        stack: list[object] = [*stmt.args, *(kwarg.value for kwarg in stmt.kwargs)]
+        while stack:
+            value = stack.pop()
+            if isinstance(value, ast.Call):
+                refused = dict_node_refusal(value) if value.name.lower() == "dict" else None
+                if refused is not None:
+                    raise self._error(KmagicValueError, "expected dict(...) to name only Keras classes and "
+                                      "functions a model may hold", value.span, stmt, received=refused)
+                stack.extend([*value.args, *(kwarg.value for kwarg in value.kwargs)])
+            elif isinstance(value, ast.TupleValue | ast.ListValue):
+                stack.extend(value.items)
 
     def block(self, block: ast.Block, cursor: int | None) -> int | None:
         header = block.header
