@@ -274,7 +274,8 @@ def recording(**context: Any) -> Iterator[dict[str, Any]]:
     ``%kfit`` and ``kmagic.fit`` wrap ``model.fit`` in it; the dict yielded
     collects the runs recorded under ``"runs"``.
     """
-    merged = {**(_CONTEXT.get() or {}), **context, "runs": []}
+    outer = _CONTEXT.get() or {}
+    merged = {**outer, **context, "runs": outer.get("runs", [])}  # a nested recording adds to the outer list
     token = _CONTEXT.set(merged)
     try:
         yield merged

@@ -86,7 +86,7 @@ def test_help_is_generated_from_arguments(shell) -> None:
     for name in magics.CELL_MAGICS:
         assert f"  %%{name} " in shell.object_inspect_text(f"%%{name}"), name
     doc = shell.object_inspect_text("%kfit")
-    for option in ("--epochs N", "--batch-size N", "--validation-split F", "--validation-data XV YV",
+    for option in ("--epochs N", "--batch-size N", "--validation-split F", "--validation-data V [V ...]",
                    "--no-dashboard", "--steps-per-execution N", "NAME X [Y]", "training labels"):
         assert option in doc, option
 

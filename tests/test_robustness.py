@@ -71,7 +71,7 @@ def test_a_generator_error_mid_epoch_rebinds_the_history_and_names_the_users_lin
     earlier = shell.user_ns["net_history"]
     shell.run_cell(FAILING_GENERATOR)
     with capture_output(), pytest.raises(KmagicDataError) as caught:
-        shell.run_cell("%kfit net {batches()} --epochs 2 --no-dashboard")
+        shell.run_cell("%kfit net {batches()} --epochs 1 --steps-per-epoch 30 --no-dashboard")
     text = caught.value.render()
     # 15: the user's exception, type and message, and the line of their generator; not TF's UnknownError.
     assert "RuntimeError: sample 20 is corrupt" in text, text
@@ -102,7 +102,7 @@ def test_a_generator_failing_before_any_batch_is_named_and_binds_nothing_new(dat
     earlier = shell.user_ns["net_history"]
     shell.run_cell("def empty_handed():\n    raise KeyError('labels.csv')\n    yield X, y\n")
     with capture_output(), pytest.raises(KmagicDataError, match=r"received KeyError: 'labels.csv'"):
-        shell.run_cell("%kfit net {empty_handed()} --epochs 1 --no-dashboard")
+        shell.run_cell("%kfit net {empty_handed()} --epochs 1 --steps-per-epoch 3 --no-dashboard")
     assert shell.user_ns["net_history"] is earlier  # no batch ran: nothing to rebind
 
 
