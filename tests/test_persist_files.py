@@ -403,3 +403,21 @@ def test_json_save_refuses_what_its_load_would_refuse(tmp_path: Path) -> None:
     with pytest.raises(KmagicFileError, match="refusing to save .*Lambda.*nothing was written"):
         kmagic.save(model, tmp_path / "no" / "m.json")
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------- point 10, for loaded configs
+def test_a_loaded_config_whose_weights_are_too_large_is_refused_before_allocating(tmp_path: Path,
+                                                                                 monkeypatch) -> None:
+    from kmagic import limits
+
+    monkeypatch.setattr(limits, "MAX_WEIGHT_BYTES", 1024**3)
+    path = tmp_path / "big.json"
+    kmagic.save(_constant_model(2, 1.0), path)
+    config = json.loads(path.read_text())
+    dense = next(layer for layer in config["config"]["layers"] if layer["class_name"] == "Dense")
+    dense["config"]["units"] = 150_000_000
+    path.write_text(json.dumps(config))
+    assert len(path.read_bytes()) < 10_000
+    with pytest.raises(KmagicFileError, match=r"need at least 2\.2 GiB \(600,000,000 parameters\), more than the "
+                                              r"limit of 1\.0 GiB \(%config KMagic.max_weight_bytes\)"):
+        kmagic.load(path)
