@@ -198,13 +198,13 @@ class _Resolver:
             return self.fields(node, class_name, where)
         if obj is None:
             if class_name in CODE_LAYER_CLASSES:
-                return Refusal(what, where, "holds Python code or a saved graph, which kmagic never runs")
+                return Refusal(what, where, "holds Python code or a saved graph, which kmagic never runs: rebuild the model without it")
             return Refusal(what, where, "is not a Keras class, nor registered, nor in custom_objects: register it "
                            "with keras.saving.register_keras_serializable or pass "
                            f"custom_objects={{'{class_name}': {class_name}}}", missing=True)
         if obj not in allowed_classes():
             if getattr(obj, "__name__", class_name) in CODE_LAYER_CLASSES or class_name in CODE_LAYER_CLASSES:
-                return Refusal(what, where, "holds Python code or a saved graph, which kmagic never runs")
+                return Refusal(what, where, "holds Python code or a saved graph, which kmagic never runs: rebuild the model without it")
             return Refusal(what, where, "is not on kmagic's list of classes a model may hold")
         return self.fields(node, getattr(obj, "__name__", class_name), where)
 
