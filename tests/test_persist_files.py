@@ -421,3 +421,30 @@ def test_a_loaded_config_whose_weights_are_too_large_is_refused_before_allocatin
     with pytest.raises(KmagicFileError, match=r"need at least 2\.2 GiB \(600,000,000 parameters\), more than the "
                                               r"limit of 1\.0 GiB \(%config KMagic.max_weight_bytes\)"):
         kmagic.load(path)
+
+
+@pytest.mark.slow
+def test_custom_objects_in_real_kernels_same_and_fresh(nb_run, tmp_path: Path) -> None:
+    from conftest import outputs_of
+
+    define = ("import keras\nimport numpy as np\n"
+              "@keras.saving.register_keras_serializable(package='nb')\n"
+              "class Triple(keras.layers.Layer):\n    def call(self, x):\n        return x * 3\n"
+              "class Scale(keras.layers.Layer):\n    def call(self, x):\n        return x * 2\n")
+    first = nb_run(["%load_ext kmagic", define,
+                    "reg = keras.Sequential([keras.Input((2,)), Triple()])\n"
+                    "nb = keras.Sequential([keras.Input((2,)), Scale()])",
+                    f"%ksave reg {tmp_path}/reg.keras\n%ksave nb {tmp_path}/nb.json",
+                    f"%kload nb2 {tmp_path}/nb.json --custom-objects {{{{'Scale': Scale}}}}\n"
+                    "print(nb2.predict(np.ones((1, 2)), verbose=0).tolist())",
+                    ], allow_errors=False)
+    assert "[[2.0, 2.0]]" in outputs_of(first.cells[4], "stream")[-1]["text"]
+    fresh = nb_run(["%load_ext kmagic", define,
+                    f"%kload reg {tmp_path}/reg.keras\nprint(type(reg).__name__)",
+                    f"%kload nb {tmp_path}/nb.json",
+                    f"%kload nb {tmp_path}/nb.json --custom-objects {{{{'Scale': Scale}}}}\nprint('loaded', nb.name)"])
+    assert "Sequential" in outputs_of(fresh.cells[2], "stream")[-1]["text"]
+    (error,) = outputs_of(fresh.cells[3], "error")
+    assert error["ename"] == "KmagicFileError" and "'Scale'" in error["evalue"]
+    assert "custom_objects={'Scale': Scale}" in error["evalue"]
+    assert "loaded" in outputs_of(fresh.cells[4], "stream")[-1]["text"]
