@@ -362,7 +362,10 @@ def _load_json(k: Any, real: Path, source: Path, custom: dict[str, Any]) -> Any:
 
 def _reason(exc: BaseException) -> str:
     """The first line of Keras's message, and the next one when the first only announces it ("...:")."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = str(exc)
+    if "Exception encountered:" in text:  # Keras's "could not be deserialized properly ... config=...": the cause
+        text = text.rsplit("Exception encountered:", 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         return type(exc).__name__
     text = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
