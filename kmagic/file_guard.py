@@ -94,7 +94,7 @@ def read_member(archive: zipfile.ZipFile, name: str, source: Path, limit: int | 
     return data
 
 
-_TEMPDIR_LOCK = threading.Lock()
+_TEMPDIR_LOCK = threading.RLock()
 
 
 @contextmanager

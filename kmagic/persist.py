@@ -225,12 +225,24 @@ def _checked(config: Any, source: Path, custom: dict[str, Any], *, model: bool =
         lead = "could not load" if refusal.missing else "refusing to load"
         raise KmagicFileError(f"{lead} '{source}': {refusal.message()}")
     _alias_custom_objects(config, custom)
+    _check_weight_size(config, source)
     if model:
         cls = top_level_class(config, custom)
         k = keras()
         if isinstance(cls, type) and not issubclass(cls, k.Model):
             raise KmagicFileError(f"expected a model in '{source}', received a single {config['class_name']} "
                                   "(not a model): wrap it in a model, e.g. keras.Sequential([layer]), and save that")
+
+
+def _check_weight_size(config: Any, source: Path) -> None:
+    """Refuse a config whose weights would need more memory than allowed, before Keras allocates them."""
+    from kmagic.limits import estimate_weight_bytes, max_weight_bytes, readable_bytes
+
+    needed, limit = estimate_weight_bytes(config), max_weight_bytes()
+    if needed > limit:
+        raise KmagicFileError(f"refusing to load '{source}': its weights need at least {readable_bytes(needed)} "
+                              f"({needed // 4:,} parameters), more than the limit of {readable_bytes(limit)} "
+                              "(%config KMagic.max_weight_bytes)")
 
 
 def _alias_custom_objects(config: Any, custom: dict[str, Any]) -> None:
@@ -350,7 +362,10 @@ def _load_json(k: Any, real: Path, source: Path, custom: dict[str, Any]) -> Any:
 
 def _reason(exc: BaseException) -> str:
     """The first line of Keras's message, and the next one when the first only announces it ("...:")."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = str(exc)
+    if "Exception encountered:" in text:  # Keras's "could not be deserialized properly ... config=...": the cause
+        text = text.rsplit("Exception encountered:", 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         return type(exc).__name__
     text = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]

@@ -198,13 +198,13 @@ class _Resolver:
             return self.fields(node, class_name, where)
         if obj is None:
             if class_name in CODE_LAYER_CLASSES:
-                return Refusal(what, where, "holds Python code or a saved graph, which kmagic never runs")
+                return Refusal(what, where, "holds Python code or a saved graph, which kmagic never runs: rebuild the model without it")
             return Refusal(what, where, "is not a Keras class, nor registered, nor in custom_objects: register it "
                            "with keras.saving.register_keras_serializable or pass "
                            f"custom_objects={{'{class_name}': {class_name}}}", missing=True)
         if obj not in allowed_classes():
             if getattr(obj, "__name__", class_name) in CODE_LAYER_CLASSES or class_name in CODE_LAYER_CLASSES:
-                return Refusal(what, where, "holds Python code or a saved graph, which kmagic never runs")
+                return Refusal(what, where, "holds Python code or a saved graph, which kmagic never runs: rebuild the model without it")
             return Refusal(what, where, "is not on kmagic's list of classes a model may hold")
         return self.fields(node, getattr(obj, "__name__", class_name), where)
 
@@ -269,6 +269,17 @@ def top_level_class(config: Any, custom_objects: Mapping[str, Any] | None = None
     return next((cls for cls in allowed_classes() if cls.__name__ == name), None)
 
 
+def _registered(name: Any) -> bool:
+    """Registered with keras.saving.register_keras_serializable (only asked when Keras is already imported)."""
+    keras = sys.modules.get("keras")
+    if keras is None or not isinstance(name, str):
+        return False
+    try:
+        return name in keras.saving.get_custom_objects()
+    except Exception:  # noqa: BLE001 - a half-imported Keras knows no registrations
+        return False
+
+
 def literal_refusal(mapping: Mapping[str, Any]) -> str | None:
     """A check that needs no Keras, for ``dict(...)`` in a kmodel body: the forms that are always refused."""
     stack: list[Any] = [mapping]
@@ -280,6 +291,9 @@ def literal_refusal(mapping: Mapping[str, Any]) -> str | None:
             class_name = class_name if isinstance(class_name, str) else None
             if class_name in CODE_FORMS or (class_name or "").rsplit(".", 1)[-1] in CODE_LAYER_CLASSES:
                 return f"class_name='{class_name}', which holds code that kmagic never runs"
+            if _registered(item.get("registered_name")) or _registered(class_name):
+                stack.extend(v for k, v in item.items() if k == "config")
+                continue
             if isinstance(module, str) and module not in ("builtins",) and module.split(".", 1)[0] != "keras":
                 return f"module='{module}', which is not a Keras module"
             if class_name == "function" and isinstance(module, str) and module not in (

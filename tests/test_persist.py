@@ -117,3 +117,16 @@ def test_unknown_custom_layers_get_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(KmagicFileError, match="could not load"):
         kmagic.load(path)
     assert isinstance(kmagic.load(path, custom_objects={"kmagic_test_persist>Doubler": Doubler}), keras.Model)
+
+
+def test_keras_deserialisation_failures_show_the_cause_not_the_config(tmp_path: Path) -> None:
+    inputs = keras.Input((3,))
+    config = json.loads(keras.Model(inputs, keras.layers.Dense(2)(inputs)).to_json())
+    config["config"]["layers"][1]["config"]["units"] = "many"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(config))
+    keras.Model(inputs, keras.layers.Dense(2)(inputs)).save_weights(str(tmp_path / "bad.weights.h5"))
+    with pytest.raises(KmagicFileError) as caught:
+        kmagic.load(path)
+    text = str(caught.value)
+    assert "could not load" in text and "config=" not in text and len(text) < 600

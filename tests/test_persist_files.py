@@ -273,6 +273,7 @@ def test_point9_weights_beside_a_json_that_link_to_dev_zero_are_refused(tmp_path
     assert isinstance(error, KmagicFileError) and "character device" in str(error)
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
 @pytest.mark.parametrize("suffix", [".keras", ".h5", ".json"])
 def test_point9_a_fifo_is_refused_without_blocking(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"m{suffix}"
@@ -403,3 +404,48 @@ def test_json_save_refuses_what_its_load_would_refuse(tmp_path: Path) -> None:
     with pytest.raises(KmagicFileError, match="refusing to save .*Lambda.*nothing was written"):
         kmagic.save(model, tmp_path / "no" / "m.json")
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------- point 10, for loaded configs
+def test_a_loaded_config_whose_weights_are_too_large_is_refused_before_allocating(tmp_path: Path,
+                                                                                 monkeypatch) -> None:
+    from kmagic import limits
+
+    monkeypatch.setattr(limits, "MAX_WEIGHT_BYTES", 1024**3)
+    path = tmp_path / "big.json"
+    kmagic.save(_constant_model(2, 1.0), path)
+    config = json.loads(path.read_text())
+    dense = next(layer for layer in config["config"]["layers"] if layer["class_name"] == "Dense")
+    dense["config"]["units"] = 150_000_000
+    path.write_text(json.dumps(config))
+    assert len(path.read_bytes()) < 10_000
+    with pytest.raises(KmagicFileError, match=r"need at least 2\.2 GiB \(600,000,000 parameters\), more than the "
+                                              r"limit of 1\.0 GiB \(%config KMagic.max_weight_bytes\)"):
+        kmagic.load(path)
+
+
+@pytest.mark.slow
+def test_custom_objects_in_real_kernels_same_and_fresh(nb_run, tmp_path: Path) -> None:
+    from conftest import outputs_of
+
+    define = ("import keras\nimport numpy as np\n"
+              "@keras.saving.register_keras_serializable(package='nb')\n"
+              "class Triple(keras.layers.Layer):\n    def call(self, x):\n        return x * 3\n"
+              "class Scale(keras.layers.Layer):\n    def call(self, x):\n        return x * 2\n")
+    first = nb_run(["%load_ext kmagic", define,
+                    "reg = keras.Sequential([keras.Input((2,)), Triple()])\n"
+                    "nb = keras.Sequential([keras.Input((2,)), Scale()])",
+                    f"%ksave reg {tmp_path}/reg.keras\n%ksave nb {tmp_path}/nb.json",
+                    f"%kload nb2 {tmp_path}/nb.json --custom-objects {{{{'Scale': Scale}}}}\n"
+                    "print(nb2.predict(np.ones((1, 2)), verbose=0).tolist())",
+                    ], allow_errors=False)
+    assert "[[2.0, 2.0]]" in outputs_of(first.cells[4], "stream")[-1]["text"]
+    fresh = nb_run(["%load_ext kmagic", define,
+                    f"%kload reg {tmp_path}/reg.keras\nprint(type(reg).__name__)",
+                    f"%kload nb {tmp_path}/nb.json",
+                    f"%kload nb {tmp_path}/nb.json --custom-objects {{{{'Scale': Scale}}}}\nprint('loaded', nb.name)"])
+    assert "Sequential" in outputs_of(fresh.cells[2], "stream")[-1]["text"]
+    (error,) = outputs_of(fresh.cells[3], "error")
+    assert error["ename"] == "KmagicFileError" and "'Scale'" in error["evalue"]
+    assert "custom_objects={'Scale': Scale}" in error["evalue"]
+    assert "loaded" in outputs_of(fresh.cells[4], "stream")[-1]["text"]

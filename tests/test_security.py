@@ -296,3 +296,41 @@ def test_every_refusal_is_a_kmagic_error(tmp_path: Path) -> None:
         path.write_text(json.dumps(config))
         with pytest.raises(KmagicError):
             kmagic.load(path)
+
+
+_MODULES = [None, "keras", "keras.layers", "keras.activations", "keras.config", "keras.distribution", "os",
+            "builtins", "keras.src.layers.core.lambda_layer", "__main__"]
+_CLASSES = ["function", "__lambda__", "Lambda", "layers.Lambda", "TFSMLayer", "__typespec__", "Dense", "ReLU",
+            "GlorotUniform", "Functional", "activations.relu"]
+_CONFIGS = ['"relu"', '"set_max_epochs"', '"system"', '"set_distribution"', "dict(units=2)", 'dict(value="YWJj")',
+            "dict()", '"deserialize"']
+_HOSTILE = {"__lambda__", "Lambda", "layers.Lambda", "TFSMLayer", "__typespec__"}
+
+
+def test_fuzzed_dict_mappings_in_bodies_never_run_anything(tmp_path: Path, unsafe: bool) -> None:
+    """Random dict(module=..., class_name=..., config=..., registered_name=...) activations: only KmagicError
+    leaves, hostile forms are always refused, and no function with effects was called."""
+    rng = np.random.default_rng(11 + unsafe)
+    refused = 0
+    for _ in range(60):
+        parts = []
+        module = _MODULES[rng.integers(len(_MODULES))]
+        if module is not None:
+            parts.append(f'module="{module}"')
+        class_name = _CLASSES[rng.integers(len(_CLASSES))]
+        parts.append(f'class_name="{class_name}"')
+        config = _CONFIGS[rng.integers(len(_CONFIGS))]
+        parts.append(f"config={config}")
+        if rng.random() < 0.3:
+            parts.append('registered_name="set_max_epochs"')
+        text = f"input 3\ndense 2 activation=dict({', '.join(parts)})"
+        hostile = class_name in _HOSTILE or (class_name == "function" and config in (
+            '"set_max_epochs"', '"system"', '"set_distribution"', '"deserialize"')) or "registered_name" in text
+        try:
+            kmagic.build(text, seed=0)
+        except KmagicError:
+            refused += 1
+        else:
+            assert not hostile, f"built: {text}"
+        assert keras.config.max_epochs() is None, text
+    assert refused >= 30
