@@ -72,6 +72,7 @@ CONCEPTS: dict[str, tuple[str, str]] = {
     "save.keras": ("Serialization", ".keras, saved, reloaded and checked"),
     "train.backprop": ("Training", "Backpropagation, shown on the dashboard"),
     "train.backprop_by_hand": ("Training", "One backpropagation step by hand (GradientTape)"),
+    "train.transfer": ("Training", "Transfer learning: frozen base, new head, unfreeze, %kcompile, train again"),
     "classic_vs_deep": ("Classic ML vs deep learning", "Logistic regression beside a CNN on the same digits"),
 }
 
