@@ -2,6 +2,9 @@
 
 The same walk can record, for each layer, the Keras class and arguments it
 used, which :mod:`kmagic.codegen` turns into readable Python.
+
+The module is callable: ``kmagic.compile(model, words)`` compiles a model
+again with the words of a ``compile`` line (see :mod:`kmagic.recompile`).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from __future__ import annotations
 import builtins
 import importlib
 import inspect
+import re
 import symtable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,12 +63,33 @@ def objects_used(program: Any, recording: Any, namespace: dict[str, Any] | None,
 
     found: dict[str, Any] = {}
     classes = {type(layer).__name__: type(layer) for layer in _all_layers(model)}
+    namespace = namespace if namespace is not None else {}
+    paths = [path for source in sources for path in _DOTTED.findall(source)]
     for name in sorted(free_names(render_python(recording)) - _WRITTEN):
         if name in classes:  # {Scale} and {mylib.Scale} are both written Scale(...)
             found[name] = classes[name]
-        elif namespace is not None and name in namespace:
+        elif name in namespace:
             found[name] = namespace[name]
+        else:  # a class is written by its own name: {np.float32} -> float32
+            for path in paths:
+                value = _follow(path, namespace) if path.rsplit(".", 1)[-1] == name else None
+                if inspect.isclass(value):
+                    found[name] = value
+                    break
     return found
+
+
+#: ``{a.b.c}``: an interpolation that is only a dotted name.
+_DOTTED = re.compile(r"\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*\}")
+
+
+def _follow(path: str, namespace: dict[str, Any]) -> Any:
+    """The object a dotted name reaches from the namespace (attribute reads only), or None."""
+    root, *attributes = path.split(".")
+    value = namespace.get(root)
+    for attribute in attributes:
+        value = getattr(value, attribute, None)
+    return value
 
 
 def _all_layers(model: Any) -> list[Any]:

@@ -42,11 +42,11 @@ def compile_model(model: Any, text_or_words: str | Sequence[str], namespace: dic
     setup = info.setup if info.setup is not None else _plain_setup()
     k = setup.keras_module()
     builder = _Builder(program, k, namespace, setup, model.name)
-    previous = previous_settings(model, k)
-    given = builder.compile_settings(model, defaults=not previous)
-    assert given is not None
     scope = setup.scope() if info.setup is not None else contextlib.nullcontext()
-    with scope:
+    with scope:  # metrics and optimizers made here belong to the model's strategy, as at build
+        previous = previous_settings(model, k)
+        given = builder.compile_settings(model, defaults=not previous)
+        assert given is not None
         builder.apply_compile(model, {**previous, **given})
     if info.recording is not None:
         info.recording.compile_code = builder.recording.compile_code

@@ -77,6 +77,7 @@ CONCEPTS: dict[str, tuple[str, str]] = {
     "inspect.explain": ("Inspection", "Saliency, Grad-CAM and token attributions"),
     "inspect.diff": ("Inspection", "Comparing two models (%kdiff)"),
     "share.report": ("Sharing", "A self-contained HTML report"),
+    "train.transfer": ("Training", "Transfer learning: frozen base, new head, unfreeze, %kcompile, train again"),
     "classic_vs_deep": ("Classic ML vs deep learning", "Logistic regression beside a CNN on the same digits"),
 }
 

@@ -99,6 +99,13 @@ def test_imports_for_what_can_be_imported(shell, tmp_path, helper_module) -> Non
     assert _run_file(tmp_path / "net_model.py", helper_module) == _counts(shell.user_ns["net"])
 
 
+def test_a_class_reached_through_a_module_is_imported(tmp_path) -> None:
+    model = kmagic.build("input 4\ndense 2 dtype={np.float32}", namespace={"np": np})
+    source = kmagic.export(model)
+    assert "from numpy import float32" in source and "dtype=float32" in source
+    exec(compile(source, "<export>", "exec"), {})  # noqa: S102 - the code under test
+
+
 def test_a_class_defined_in_the_notebook_is_refused_by_name(shell, tmp_path) -> None:
     shell.run_cell(textwrap.dedent("""
         import keras

@@ -195,3 +195,30 @@ def test_kcompile_in_a_kernel(nb_run) -> None:
     ], allow_errors=False)
     assert "weights kept" in "".join(o["text"] for o in outputs_of(notebook.cells[5], "stream"))
     assert "6 1e-05" in "".join(o["text"] for o in outputs_of(notebook.cells[6], "stream"))
+
+
+_MIRRORED = """
+import numpy as np
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import kmagic
+
+model = kmagic.build("input 4\\ndense 8 relu\\ndense 1 sigmoid\\ncompile adam bce metrics=[accuracy]",
+                     strategy="mirrored", seed=0)
+x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+y = (x[:, 0] > 0).astype("float32")
+model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+kmagic.compile(model, "adam(lr=1e-4) metrics=[accuracy, auc]")
+history = model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+print("RESULT", model.distribute_strategy.num_replicas_in_sync, sorted(history.history))
+"""
+
+
+def test_compile_again_under_a_mirrored_strategy() -> None:
+    """Optimizer and metrics made by the recompile live in the model's strategy (two logical CPUs)."""
+    env = {**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    run = subprocess.run([sys.executable, "-c", _MIRRORED], capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "RESULT 2 ['accuracy', 'auc', 'loss']" in run.stdout
