@@ -60,6 +60,12 @@ class FitRuns:
             if is_better(run, self.best, monitor_of([run])):
                 self.best, self._best_weights = run, weights_of(self.model)
 
+    def prepare(self, progress: Any) -> Any:
+        """The progress callback of one fit, adjusted: with ``repeat`` the band image replaces each run's own."""
+        if self.repeat and hasattr(progress, "final_image"):
+            progress.final_image = False
+        return progress
+
     def faded(self) -> list[dict[str, Any]]:
         """The earlier runs as the dashboard's faded series (empty without ``--compare``)."""
         from kmagic.widgets.runs_view import faded_series

@@ -213,8 +213,9 @@ class KMagic(Magics):
                        repeat=magic_args.to_int(args.repeat, "--repeat"), compare=args.compare,
                        seed=0 if _test_mode() else None)
         for seed in runs.seeds():
-            progress = self._progress(args.no_dashboard, show=show, batch_size=batch_size,
-                                      validation_data=training.validation_part(x, y, fit_kwargs), compare=runs.faded())
+            progress = runs.prepare(self._progress(args.no_dashboard, show=show, batch_size=batch_size,
+                                                   validation_data=training.validation_part(x, y, fit_kwargs),
+                                                   compare=runs.faded()))
             kwargs = {**fit_kwargs, "callbacks": [*list(fit_kwargs.get("callbacks") or []), progress]}
             if _test_mode() and seed is None:
                 from kmagic._keras import keras

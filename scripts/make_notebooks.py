@@ -73,6 +73,9 @@ CONCEPTS: dict[str, tuple[str, str]] = {
     "train.backprop": ("Training", "Backpropagation, shown on the dashboard"),
     "train.backprop_by_hand": ("Training", "One backpropagation step by hand (GradientTape)"),
     "classic_vs_deep": ("Classic ML vs deep learning", "Logistic regression beside a CNN on the same digits"),
+    "runs.compare": ("Runs", "Two optimizers compared as runs (%kruns, %kcompare)"),
+    "runs.repeat": ("Runs", "Repeating a fit with seeds 0..N-1: mean and min–max band"),
+    "lr_find": ("Runs", "The learning-rate finder (%klr)"),
 }
 
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Any
 
 from kmagic.run_log import RUNS, Run, _fmt, differences
@@ -50,7 +51,7 @@ def compare_png(runs: list[Run], current: Run | None = None) -> bytes:
     names = metric_names(shown) or ["loss"]
     labels = legend_labels(shown)
     rows, cols = _grid(len(names))
-    fig = _figure(4.2 * cols, 3.0 * rows)
+    fig = _figure(max(4.2 * cols, 8.4), 3.0 * rows + 0.18 * (len(shown) + 2))  # room for a one-column legend
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax, name in zip(axes, names, strict=False):
         for index, run in enumerate(shown):
@@ -64,16 +65,22 @@ def compare_png(runs: list[Run], current: Run | None = None) -> bytes:
                     label = labels[run.id] + (" val" if key.startswith("val_") else "")
                     ax.plot(xs[: len(ys)], ys, style, marker="o", ms=2.5, color=color, alpha=alpha, lw=width,
                             label=label)
-        ax.set_title(f"{name} (validation dashed)" if any(f"val_{name}" in r.history for r in shown) else name,
-                     fontsize=10)
-        ax.set_xlabel("epoch", fontsize=8)
+        ax.set_title(name, fontsize=10)
+        _epoch_axis(ax)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.25)
     for ax in axes[len(names):]:
         ax.set_visible(False)
-    handles, texts = axes[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, texts, loc="outside lower center", fontsize=7, ncol=min(3, len(texts)))
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color="#999999" if current is not None and run is not current
+                      else PALETTE[i % len(PALETTE)], lw=1.8) for i, run in enumerate(shown)]
+    texts = [textwrap.shorten(labels[run.id], 120, placeholder=" …") for run in shown]
+    if any(f"val_{name}" in run.history for run in shown for name in names):
+        handles += [Line2D([], [], color="#444444", lw=1.4), Line2D([], [], color="#444444", lw=1.4, ls="--")]
+        texts += ["train", "validation"]
+    fig.legend(handles, texts, loc="outside lower center", fontsize=7,
+               ncol=1 if max(len(t) for t in texts) > 45 else min(3, len(texts)))
     title = f"{len(shown)} runs" + (f" · {current.name} over earlier runs (grey)" if current is not None else "")
     fig.suptitle(title, fontsize=10)
     return to_png(fig)
@@ -132,7 +139,7 @@ def repeat_png(runs: list[Run], best: Run | None = None) -> bytes:
             ax.fill_between(xs, low, high, color=color, alpha=0.2, lw=0, label=f"{label} min–max")
             ax.plot(xs, mean, "o-", color=color, lw=1.8, ms=3, label=f"{label} mean of {len(runs)}")
         ax.set_title(name, fontsize=10)
-        ax.set_xlabel("epoch", fontsize=8)
+        _epoch_axis(ax)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.25)
         ax.legend(fontsize=7, loc="best")
@@ -209,13 +216,20 @@ def lr_png(finding: Any) -> bytes:
     ax.set_xlabel("learning rate (log scale)", fontsize=8)
     ax.set_ylabel("loss", fontsize=8)
     ax.tick_params(labelsize=8)
-    ax.grid(alpha=0.25, which="both")
+    ax.grid(alpha=0.25)
     ax.legend(fontsize=7, loc="best")
     title = "learning-rate finder" + (f" · {finding.model}" if finding.model else "")
     if finding.stopped:
         title += " · stopped: loss exploded"
     ax.set_title(title, fontsize=10)
     return to_png(fig)
+
+
+def _epoch_axis(ax: Any) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("epoch", fontsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _nan(values: list[float | None] | None) -> list[float]:
