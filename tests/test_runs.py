@@ -270,3 +270,68 @@ def test_dashboard_compare_sends_earlier_runs_as_faded_series(comms) -> None:
     assert series[0]["y"]["loss"] == pytest.approx(kmagic.runs[0].history["loss"])
     assert series[0]["label"] == "run 1"
     assert all(math.isfinite(v) for v in series[0]["y"]["loss"])
+
+
+# ---------------------------------------------------------------- a real kernel: headless text mode, nbval
+
+KERNEL_CELLS = [
+    "%load_ext kmagic\nimport numpy as np, kmagic\nrng = np.random.default_rng(0)\n"
+    "X = rng.normal(size=(64, 4)).astype('float32'); y = rng.integers(0, 3, size=64)",
+    f"%%kmodel net --quiet\n{BODY}",
+    "%kfit net X y --epochs 2 --validation-split 0.25 --repeat 2",
+    "%kfit net X y --epochs 1 --validation-split 0.25 --compare",
+    "%kruns",
+    "%kcompare 1 3",
+    "%klr net X y --steps 30 --end 1",
+    "# NBVAL_CHECK_OUTPUT\nprint([(r.id, r.seed, r.epochs) for r in kmagic.runs])",
+]
+
+
+def _texts(cell) -> tuple[str, list[str], set[str]]:
+    stdout = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
+    plain = [o.data["text/plain"] for o in cell.outputs if o.output_type in ("display_data", "execute_result")
+             and "text/plain" in o.data]
+    mimetypes = {m for o in cell.outputs if o.output_type in ("display_data", "execute_result") for m in o.data}
+    return stdout, plain, mimetypes
+
+
+@pytest.mark.slow
+def test_runs_in_a_headless_kernel_are_text_and_images(nb_run) -> None:
+    notebook = nb_run(KERNEL_CELLS, allow_errors=False, env={"KMAGIC_TEST_MODE": "1", "KMAGIC_FRONTEND": None})
+    repeat, compare, kruns, kcompare, klr, check = (notebook.cells[i] for i in range(2, 8))
+    stdout, _, mimetypes = _texts(repeat)
+    assert "net from fresh initial weights, seed 1 (2 of 2)" in stdout and "epoch 2/2" in stdout
+    assert "the model keeps the weights of run " in stdout and "image/png" in mimetypes
+    assert "application/vnd.jupyter.widget-view+json" not in mimetypes  # headless: no widget
+    stdout, _, _ = _texts(compare)
+    assert "run 1 (epochs=2, seed=0)" in stdout and "run 3 (epochs=1, seed=0)" in stdout
+    _, plain, mimetypes = _texts(kruns)
+    assert plain[0].splitlines()[0].startswith("run  model") and "text/html" in mimetypes
+    stdout, _, mimetypes = _texts(kcompare)
+    assert stdout.startswith("run 1 (epochs=2): 2 epoch(s)") and "\nrun 3 (epochs=1): 1 epoch(s)" in stdout
+    assert "image/png" in mimetypes
+    stdout, _, mimetypes = _texts(klr)
+    assert "suggested learning rate" in stdout and "image/png" in mimetypes
+    assert _texts(check)[0].strip() == "[(1, 0, 2), (2, 1, 2), (3, 0, 1)]"
+
+
+@pytest.mark.slow
+def test_runs_notebook_passes_nbval(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import nbformat
+
+    from tests.conftest import REPO, run_notebook
+
+    executed = run_notebook(KERNEL_CELLS, allow_errors=False, env={"KMAGIC_TEST_MODE": "1", "KMAGIC_FRONTEND": None})
+    path = tmp_path / "runs.ipynb"
+    nbformat.write(executed, path)
+    env = {**os.environ, "KMAGIC_TEST_MODE": "1", "PYTHONPATH": str(REPO)}
+    env.pop("KMAGIC_FRONTEND", None)
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+                             "--nbval-sanitize-with", str(REPO / "notebooks/sanitize.cfg"), str(path)],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert f"{len(KERNEL_CELLS)} passed" in result.stdout
