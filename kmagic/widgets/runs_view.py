@@ -5,7 +5,13 @@
 - :func:`repeat_png` / :func:`repeat_text`: the mean and min–max band per metric over
   repeated runs (``%kfit --repeat``);
 - :func:`lr_png`: the finder's smoothed loss against the learning rate, log axis;
-- :func:`faded_series`: earlier runs as plain series for ``Dashboard(compare=...)``.
+- :func:`faded_series`: earlier runs as plain series for ``Dashboard(compare=...)``;
+- :class:`CompareView`, :class:`RepeatView`, :class:`FinderView`: what the magics display,
+  a widget (metric selector, image, text) where a widget front end is likely, else the PNG
+  and the text (see ``kmagic.widgets.activations._bundle``).
+
+Images use matplotlib's current style (``plt.style.use("dark_background")`` gives dark
+images); the widgets are ipywidgets, which follow the JupyterLab theme.
 """
 
 from __future__ import annotations
@@ -44,11 +50,11 @@ def legend_labels(runs: list[Run]) -> dict[int, str]:
 # ---------------------------------------------------------------- compare
 
 
-def compare_png(runs: list[Run], current: Run | None = None) -> bytes:
+def compare_png(runs: list[Run], current: Run | None = None, metric: str | None = None) -> bytes:
     """Every metric of ``runs`` in one panel each (train solid, validation dashed); ``current`` drawn on top,
     the others faded (``--compare``), or all in full colour when ``current`` is None (``%kcompare``)."""
     shown = [*runs, current] if current is not None else list(runs)
-    names = metric_names(shown) or ["loss"]
+    names = [metric] if metric else (metric_names(shown) or ["loss"])
     labels = legend_labels(shown)
     rows, cols = _grid(len(names))
     fig = _figure(max(4.2 * cols, 8.4), 3.0 * rows + 0.18 * (len(shown) + 2))  # room for a one-column legend
@@ -124,9 +130,9 @@ def band(runs: list[Run], key: str) -> tuple[list[float], list[float], list[floa
     return mean, low, high
 
 
-def repeat_png(runs: list[Run], best: Run | None = None) -> bytes:
+def repeat_png(runs: list[Run], best: Run | None = None, metric: str | None = None) -> bytes:
     """The mean (line) and min–max band (shaded) of each metric over repeated runs, train and validation."""
-    names = metric_names(runs) or ["loss"]
+    names = [metric] if metric else (metric_names(runs) or ["loss"])
     rows, cols = _grid(len(names))
     fig = _figure(4.2 * cols, 3.0 * rows)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
@@ -241,3 +247,90 @@ def compare_series(compare: Any, model: Any = None) -> list[dict[str, Any]]:
     if isinstance(compare, (list, tuple)) and compare and all(isinstance(item, dict) for item in compare):
         return list(compare)
     return faded_series(runs_to_compare(compare, model))
+
+
+# ---------------------------------------------------------------- views: widget + PNG + text
+
+
+class _View:
+    """A notebook view: a widget where a widget front end is likely, always a PNG and readable text."""
+
+    def png(self, metric: str | None = None) -> bytes:
+        raise NotImplementedError
+
+    def text(self) -> str:
+        raise NotImplementedError
+
+    def metrics(self) -> list[str]:
+        return []
+
+    def __repr__(self) -> str:
+        return self.text()
+
+    def widget(self) -> Any:
+        """An ipywidgets box: a metric selector (where there are several) above the image and the text."""
+        import html
+
+        import ipywidgets as w
+
+        image = w.Image(value=self.png(), format="png", layout=w.Layout(max_width="100%"))
+        text = w.HTML(f"<pre style='margin:2px 0;font-size:11px'>{html.escape(self.text())}</pre>")
+        parts: list[Any] = []
+        if len(self.metrics()) > 1:
+            choice = w.Dropdown(options=[("all metrics", "")] + [(m, m) for m in self.metrics()],
+                                description="metric", layout=w.Layout(width="300px"))
+            choice.observe(lambda _change: setattr(image, "value", self.png(choice.value or None)), names="value")
+            parts.append(choice)
+        box = w.VBox([*parts, image, text])
+        box.add_class("kmagic-runs-view")
+        return box
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        from kmagic.widgets.activations import _bundle
+
+        return _bundle(self, self.text())
+
+
+class CompareView(_View):
+    """Runs drawn together (``%kcompare``), or a new run over earlier ones (``--compare``)."""
+
+    def __init__(self, runs: list[Run], current: Run | None = None) -> None:
+        self.runs, self.current = list(runs), current
+
+    def metrics(self) -> list[str]:
+        return metric_names([*self.runs, *([self.current] if self.current else [])])
+
+    def png(self, metric: str | None = None) -> bytes:
+        return compare_png(self.runs, self.current, metric)
+
+    def text(self) -> str:
+        return compare_text([*self.runs, *([self.current] if self.current else [])])
+
+
+class RepeatView(_View):
+    """The mean and min–max band over the runs of one ``--repeat``."""
+
+    def __init__(self, runs: list[Run], best: Run | None, monitor: str) -> None:
+        self.runs, self.best, self.monitor = list(runs), best, monitor
+
+    def metrics(self) -> list[str]:
+        return metric_names(self.runs)
+
+    def png(self, metric: str | None = None) -> bytes:
+        return repeat_png(self.runs, self.best, metric)
+
+    def text(self) -> str:
+        return repeat_text(self.runs, self.best, self.monitor)
+
+
+class FinderView(_View):
+    """The learning-rate finder's plot and text."""
+
+    def __init__(self, finding: Any) -> None:
+        self.finding = finding
+
+    def png(self, metric: str | None = None) -> bytes:
+        return lr_png(self.finding)
+
+    def text(self) -> str:
+        return self.finding.text()
