@@ -358,3 +358,14 @@ def test_compare_view_widget_redraws_one_metric(comms) -> None:
     choice.value = "accuracy"
     assert bytes(image.value).startswith(b"\x89PNG") and bytes(image.value) != everything
     assert bytes(image.value) == view.png("accuracy") and "optimizer=SGD" in text.value
+
+
+def test_a_fit_that_never_ended_does_not_block_the_next_record() -> None:
+    model = _keras_model()
+    x, y = _xy()
+    stale = kmagic.RunRecorder()
+    stale.set_model(model)
+    stale.set_params({"epochs": 1, "steps": 1})
+    stale.on_train_begin()  # claims the model, then its fit "dies" without on_train_end
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[kmagic.RunRecorder()])
+    assert len(kmagic.runs) == 1 and kmagic.runs[0].epochs == 1
