@@ -68,26 +68,17 @@ class FitRuns:
 
     def finish(self) -> None:
         """After the last fit: the best run's weights back into the model (``repeat``), and the views."""
-        from kmagic.widgets import runs_view
+        from IPython.display import display as show
 
-        show = _display_png
+        from kmagic.widgets import runs_view
         if self.repeat and self.runs:
             from kmagic.run_repeat import monitor_of, set_weights
 
             if self._best_weights is not None:  # every run of one line has the same metrics
                 set_weights(self.model, self._best_weights)
-            print(runs_view.repeat_text(self.runs, self.best, monitor_of(self.runs)))
-            show(runs_view.repeat_png(self.runs, self.best))
+            show(runs_view.RepeatView(self.runs, self.best, monitor_of(self.runs)))
         if self.compare and self.runs:
             if not self.earlier:
                 print(f"kmagic: no earlier runs of {self.name} to compare with yet")
                 return
-            current = self.runs[-1]
-            print(runs_view.compare_text([*self.earlier, current]))
-            show(runs_view.compare_png(self.earlier, current))
-
-
-def _display_png(data: bytes) -> None:
-    from IPython.display import Image, display
-
-    display(Image(data=data, format="png"))
+            show(runs_view.CompareView(self.earlier, self.runs[-1]))

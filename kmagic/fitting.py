@@ -48,7 +48,7 @@ def _accepted(callable_: Any, **options: Any) -> dict[str, Any]:
 
 def progress_callback(progress: str | None, *, show: bool = True, stop_on_nan: bool = True,
                       refresh_interval: float = 0.25, batch_size: int | None = None,
-                      validation_data: Any = None, compare: Any = None) -> Any:
+                      validation_data: Any = None, compare: Any = None, final_image: bool = True) -> Any:
     """The dashboard callback, epoch-end text (also where widgets are not installed), or None.
 
     ``compare``: earlier runs drawn faded under the dashboard's curves (``Dashboard(compare=...)``)."""
@@ -61,7 +61,7 @@ def progress_callback(progress: str | None, *, show: bool = True, stop_on_nan: b
         if dashboard is not None:
             return dashboard(**_accepted(dashboard, refresh_interval=refresh_interval, stop_on_nan=stop_on_nan,
                                          batch_size=batch_size, validation_data=validation_data, show=show,
-                                         compare=compare or None))
+                                         compare=compare or None, final_image=final_image))
     write = print if show else (lambda _text: None)
     return training.epoch_text_callback(write, stop_on_nan=stop_on_nan)
 
@@ -82,7 +82,7 @@ def _prepare(model: Any, x: Any, y: Any, options: dict[str, Any]) -> tuple[Any, 
 def fit(model: Any, x: Any, y: Any = None, *, progress: str | None = "dashboard",
         steps_per_execution: int | None = None, stop_on_nan: bool = True, refresh_interval: float = 0.25,
         names: tuple[str, str] = ("X", "Y"), on_history: Callable[[Any], None] | None = None,
-        compare: Any = None, **fit_options: Any) -> Any:
+        compare: Any = None, final_image: bool = True, **fit_options: Any) -> Any:
     """Train ``model`` on ``x`` (and labels ``y``) the way ``%kfit`` does; Keras's ``History``.
 
     ``progress``: ``"dashboard"`` (the live widget; text where widgets are missing), ``"text"``
@@ -94,7 +94,8 @@ def fit(model: Any, x: Any, y: Any = None, *, progress: str | None = "dashboard"
     X and Y are called in messages; ``on_history`` receives the History of this fit as soon
     as there is one (also when an error or a second interrupt ends training). ``compare``: earlier
     runs (``True`` for this model's, run ids, or a list of runs) drawn faded under the dashboard's
-    curves. Every fit with progress is recorded as a run in ``kmagic.runs``.
+    curves; ``final_image=False`` leaves out the dashboard's final PNG (``%kfit --repeat`` draws one
+    image of all its runs instead). Every fit with progress is recorded as a run in ``kmagic.runs``.
 
     A first kernel interrupt stops training at the end of the batch and raises
     :class:`~kmagic.callbacks.interrupt.TrainingInterrupted` (its ``history`` attribute holds
@@ -134,7 +135,8 @@ def fit(model: Any, x: Any, y: Any = None, *, progress: str | None = "dashboard"
     batch_size = options.get("batch_size") or (None if datacheck.is_streamed(x) else 32)
     callback = progress_callback(progress, show=getattr(setup, "is_chief", True), stop_on_nan=stop_on_nan,
                                  refresh_interval=refresh_interval, batch_size=batch_size,
-                                 validation_data=training.validation_part(x, y, options), compare=compare)
+                                 validation_data=training.validation_part(x, y, options), compare=compare,
+                                 final_image=final_image)
     recorders = [callback] if callback is not None else []
     options["callbacks"] = [*list(options.get("callbacks") or []), *recorders]
     from kmagic.widgets.frontend import test_mode

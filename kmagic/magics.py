@@ -204,7 +204,7 @@ class KMagic(Magics):
                 try:
                     fit(model, x, y, progress=progress, stop_on_nan=self.stop_on_nan,
                         refresh_interval=self.refresh_interval, names=(_word_of(args, args.x, "x"), _word_of(args, args.y, "y")),
-                        on_history=bind, compare=runs.faded(), **options)
+                        on_history=bind, compare=runs.faded(), final_image=not runs.repeat, **options)
                 except TrainingInterrupted as stopped:
                     raise TrainingInterrupted(f"{stopped}; {history_name} holds every finished epoch") from None
         runs.finish()

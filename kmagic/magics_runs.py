@@ -23,12 +23,6 @@ def _display(obj: Any) -> None:
     display(obj)
 
 
-def _png(data: bytes) -> Any:
-    from IPython.display import Image
-
-    return Image(data=data, format="png")
-
-
 class RunsTable:
     """``%kruns``'s output: HTML (best value per column marked) in a notebook, aligned text elsewhere."""
 
@@ -80,7 +74,7 @@ class RunsMagics(Magics):
     def kcompare(self, line: str) -> None:
         """Draw runs together, metric by metric, with a legend saying what differs between them."""
         from kmagic.run_log import RUNS, unknown_model
-        from kmagic.widgets.runs_view import compare_png, compare_text
+        from kmagic.widgets.runs_view import CompareView
 
         args = self._parse(self.kcompare, line)
         runs = []
@@ -92,8 +86,7 @@ class RunsMagics(Magics):
                 runs.extend(RUNS.of(text))
             else:
                 raise unknown_model(text)
-        print(compare_text(runs))
-        _display(_png(compare_png(runs)))
+        _display(CompareView(runs))
 
     @lazy_magic_arguments()
     @argument("name", metavar="NAME", help="the model")
@@ -136,8 +129,9 @@ class RunsMagics(Magics):
             print(f"kmagic: compiled {args.name} with {choice.describe()}")
         finding = lr_find(model, x, y, apply=args.apply, **options)
         finding.model = str(args.name) if isinstance(args.name, str) else finding.model
-        print(finding.text())
-        _display(_png(finding.png()))
+        from kmagic.widgets.runs_view import FinderView
+
+        _display(FinderView(finding))
         self.shell.user_ns[f"{finding.model}_lr"] = finding
 
 

@@ -294,15 +294,22 @@ _CLAIMS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def begin(recorder: Any) -> None:
-    """Called by a TrainingRecorder at train begin: the first recorder of a fit owns its run."""
+    """Called by a TrainingRecorder at train begin: the first recorder of a fit owns its run.
+
+    The callbacks of one fit share Keras's ``params`` dict (a new one per fit),
+    so a claim left by a fit that never ended (an error with no clean-up) does
+    not stop the next fit from being recorded.
+    """
     model = getattr(recorder, "model", None)
     if model is None:
         return
+    params = getattr(recorder, "params", None)
     try:
-        if _CLAIMS.get(model) is not None:
+        claim = _CLAIMS.get(model)
+        if claim is not None and params is not None and claim[1] is params and claim[0] is not recorder:
             recorder._run_start = None
             return
-        _CLAIMS[model] = recorder
+        _CLAIMS[model] = (recorder, params)
     except TypeError:  # a model that cannot be weakly referenced: record anyway
         pass
     history = recorder.history
@@ -318,7 +325,7 @@ def end(recorder: Any) -> Run | None:
     recorder._run_start = None
     model = getattr(recorder, "model", None)
     with contextlib.suppress(TypeError, KeyError):
-        if _CLAIMS.get(model) is recorder:
+        if (_CLAIMS.get(model) or (None,))[0] is recorder:
             del _CLAIMS[model]
     try:
         run = run_of(recorder.history, model, start, recorder.params or {})

@@ -79,6 +79,9 @@ CONCEPTS: dict[str, tuple[str, str]] = {
     "share.report": ("Sharing", "A self-contained HTML report"),
     "train.transfer": ("Training", "Transfer learning: frozen base, new head, unfreeze, %kcompile, train again"),
     "classic_vs_deep": ("Classic ML vs deep learning", "Logistic regression beside a CNN on the same digits"),
+    "runs.compare": ("Runs", "Two optimizers compared as runs (%kruns, %kcompare)"),
+    "runs.repeat": ("Runs", "Repeating a fit with seeds 0..N-1: mean and min–max band"),
+    "lr_find": ("Runs", "The learning-rate finder (%klr)"),
 }
 
 

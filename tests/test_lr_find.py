@@ -122,8 +122,9 @@ def test_klr_magic_compiles_shows_and_binds_the_finding(shell) -> None:
     with capture_output() as captured:
         shell.run_line_magic("klr", "reg X Y --start 1e-5 --end 1 --steps 50 --apply")
     assert "compiled reg with optimizer=adam" in captured.stdout
-    assert "suggested learning rate" in captured.stdout and "applied:" in captured.stdout
-    assert "image/png" in captured.outputs[-1].data
+    view = captured.outputs[-1].data
+    assert "suggested learning rate" in view["text/plain"] and "applied:" in view["text/plain"]
+    assert "image/png" in view
     finding = shell.user_ns["reg_lr"]
     assert isinstance(finding, LRFinding) and len(finding.lrs) <= 50
     lr = float(shell.user_ns["reg"].optimizer.learning_rate.numpy())

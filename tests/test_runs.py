@@ -212,7 +212,7 @@ def test_kcompare_draws_runs_with_a_legend_of_what_differs(data) -> None:
     _two_optimizer_runs(shell)
     with capture_output() as captured:
         shell.run_line_magic("kcompare", "1 2")
-    lines = captured.stdout.splitlines()
+    lines = captured.outputs[0].data["text/plain"].splitlines()
     assert lines[0].startswith("run 1 (net, learning_rate=0.0010, optimizer=Adam, "
                                "'compile adam scce metrics=[accuracy]'): 2 epoch(s); final accuracy")
     assert lines[1].startswith("run 2 (net_sgd, learning_rate=0.0100, optimizer=SGD, "
@@ -235,8 +235,10 @@ def test_kfit_repeat_trains_from_fresh_seeds_and_keeps_the_best_run(data) -> Non
     assert [r.seed for r in runs] == [0, 1, 2] and {r.group for r in runs} == {"repeat 3x of net"}
     assert len({r.history["loss"][0] for r in runs}) == 3  # different initial weights
     best = min(runs, key=lambda r: r.final["val_loss"])
-    assert f"the model keeps the weights of {best.name} (seed {best.seed}" in captured.stdout
-    assert "val_loss: " in captured.stdout and "image/png" in captured.outputs[-1].data
+    view = captured.outputs[-1].data
+    assert f"the model keeps the weights of {best.name} (seed {best.seed}" in view["text/plain"]
+    assert "  val_loss: " in view["text/plain"] and "image/png" in view
+    assert len([o for o in captured.outputs if "image/png" in o.data]) == 1  # the band, not one image per run
     x, y = shell.user_ns["X"][48:], shell.user_ns["y"][48:]  # Keras's validation split: the last 25%
     loss = shell.user_ns["net"].evaluate(x, y, verbose=0)[0]
     assert loss == pytest.approx(best.final["val_loss"], rel=1e-4)
@@ -253,7 +255,7 @@ def test_kfit_compare_shows_earlier_runs_of_the_model(data) -> None:
     assert "no earlier runs of net to compare with yet" in captured.stdout
     with capture_output() as captured:
         shell.run_line_magic("kfit", "net X y --epochs 2 --no-dashboard --compare")
-    lines = captured.stdout.splitlines()
+    lines = captured.outputs[-1].data["text/plain"].splitlines()
     assert any(line.startswith("run 1 (epochs=1)") for line in lines)
     assert any(line.startswith("run 2 (epochs=2)") for line in lines)
     assert "image/png" in captured.outputs[-1].data
@@ -270,3 +272,100 @@ def test_dashboard_compare_sends_earlier_runs_as_faded_series(comms) -> None:
     assert series[0]["y"]["loss"] == pytest.approx(kmagic.runs[0].history["loss"])
     assert series[0]["label"] == "run 1"
     assert all(math.isfinite(v) for v in series[0]["y"]["loss"])
+
+
+# ---------------------------------------------------------------- a real kernel: headless text mode, nbval
+
+KERNEL_CELLS = [
+    "%load_ext kmagic\nimport numpy as np, kmagic\nrng = np.random.default_rng(0)\n"
+    "X = rng.normal(size=(64, 4)).astype('float32'); y = rng.integers(0, 3, size=64)",
+    f"%%kmodel net --quiet\n{BODY}",
+    "%kfit net X y --epochs 2 --validation-split 0.25 --repeat 2",
+    "%kfit net X y --epochs 1 --validation-split 0.25 --compare",
+    "%kruns",
+    "%kcompare 1 3",
+    "%klr net X y --steps 30 --end 1",
+    "# NBVAL_CHECK_OUTPUT\nprint([(r.id, r.seed, r.epochs) for r in kmagic.runs])",
+]
+
+
+def _texts(cell) -> tuple[str, list[str], set[str]]:
+    """A cell's stdout, followed by the text of its displays; the display texts; the display mimetypes."""
+    plain = [o.data["text/plain"] for o in cell.outputs if o.output_type in ("display_data", "execute_result")
+             and "text/plain" in o.data]
+    stdout = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
+    stdout += "\n".join(plain)
+    mimetypes = {m for o in cell.outputs if o.output_type in ("display_data", "execute_result") for m in o.data}
+    return stdout, plain, mimetypes
+
+
+@pytest.mark.slow
+def test_runs_in_a_headless_kernel_are_text_and_images(nb_run) -> None:
+    notebook = nb_run(KERNEL_CELLS, allow_errors=False, env={"KMAGIC_TEST_MODE": "1", "KMAGIC_FRONTEND": None})
+    repeat, compare, kruns, kcompare, klr, check = (notebook.cells[i] for i in range(2, 8))
+    stdout, _, mimetypes = _texts(repeat)
+    assert "net from fresh initial weights, seed 1 (2 of 2)" in stdout and "epoch 2/2" in stdout
+    assert "the model keeps the weights of run " in stdout and "image/png" in mimetypes
+    assert "application/vnd.jupyter.widget-view+json" not in mimetypes  # headless: no widget
+    stdout, _, _ = _texts(compare)
+    assert "run 1 (epochs=2, seed=0)" in stdout and "run 3 (epochs=1, seed=0)" in stdout
+    _, plain, mimetypes = _texts(kruns)
+    assert plain[0].splitlines()[0].startswith("run  model") and "text/html" in mimetypes
+    _, plain, mimetypes = _texts(kcompare)
+    stdout = plain[0]
+    assert stdout.startswith("run 1 (epochs=2): 2 epoch(s)") and "\nrun 3 (epochs=1): 1 epoch(s)" in stdout
+    assert "image/png" in mimetypes
+    stdout, _, mimetypes = _texts(klr)
+    assert "suggested learning rate" in stdout and "image/png" in mimetypes
+    assert _texts(check)[0].strip() == "[(1, 0, 2), (2, 1, 2), (3, 0, 1)]"
+
+
+@pytest.mark.slow
+def test_runs_notebook_passes_nbval(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import nbformat
+
+    from tests.conftest import REPO, run_notebook
+
+    executed = run_notebook(KERNEL_CELLS, allow_errors=False, env={"KMAGIC_TEST_MODE": "1", "KMAGIC_FRONTEND": None})
+    path = tmp_path / "runs.ipynb"
+    nbformat.write(executed, path)
+    env = {**os.environ, "KMAGIC_TEST_MODE": "1", "PYTHONPATH": str(REPO)}
+    env.pop("KMAGIC_FRONTEND", None)
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+                             "--nbval-sanitize-with", str(REPO / "notebooks/sanitize.cfg"), str(path)],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert f"{len(KERNEL_CELLS)} passed" in result.stdout
+
+
+def test_compare_view_widget_redraws_one_metric(comms) -> None:
+    from kmagic.widgets.runs_view import CompareView
+
+    runs = [Run(id=i, model="m", options={"optimizer": name}, epochs=2,
+                history={"loss": [1.0, 0.5 * i], "accuracy": [0.5, 0.6], "val_loss": [1.1, 0.7]})
+            for i, name in ((1, "Adam"), (2, "SGD"))]
+    view = CompareView(runs)
+    assert view.text().splitlines()[:2] == ["run 1 (optimizer=Adam): 2 epoch(s); final ",
+                                            "run 2 (optimizer=SGD): 2 epoch(s); final "]
+    box = view.widget()
+    choice, image, text = box.children
+    assert [value for _, value in choice.options] == ["", "loss", "accuracy"]
+    everything = bytes(image.value)
+    choice.value = "accuracy"
+    assert bytes(image.value).startswith(b"\x89PNG") and bytes(image.value) != everything
+    assert bytes(image.value) == view.png("accuracy") and "optimizer=SGD" in text.value
+
+
+def test_a_fit_that_never_ended_does_not_block_the_next_record() -> None:
+    model = _keras_model()
+    x, y = _xy()
+    stale = kmagic.RunRecorder()
+    stale.set_model(model)
+    stale.set_params({"epochs": 1, "steps": 1})
+    stale.on_train_begin()  # claims the model, then its fit "dies" without on_train_end
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[kmagic.RunRecorder()])
+    assert len(kmagic.runs) == 1 and kmagic.runs[0].epochs == 1

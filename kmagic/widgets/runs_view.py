@@ -5,12 +5,19 @@
 - :func:`repeat_png` / :func:`repeat_text`: the mean and min–max band per metric over
   repeated runs (``%kfit --repeat``);
 - :func:`lr_png`: the finder's smoothed loss against the learning rate, log axis;
-- :func:`faded_series`: earlier runs as plain series for ``Dashboard(compare=...)``.
+- :func:`faded_series`: earlier runs as plain series for ``Dashboard(compare=...)``;
+- :class:`CompareView`, :class:`RepeatView`, :class:`FinderView`: what the magics display,
+  a widget (metric selector, image, text) where a widget front end is likely, else the PNG
+  and the text (see ``kmagic.widgets.activations._bundle``).
+
+Images use matplotlib's current style (``plt.style.use("dark_background")`` gives dark
+images); the widgets are ipywidgets, which follow the JupyterLab theme.
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 from typing import Any
 
 from kmagic.run_log import RUNS, Run, _fmt, differences
@@ -43,14 +50,14 @@ def legend_labels(runs: list[Run]) -> dict[int, str]:
 # ---------------------------------------------------------------- compare
 
 
-def compare_png(runs: list[Run], current: Run | None = None) -> bytes:
+def compare_png(runs: list[Run], current: Run | None = None, metric: str | None = None) -> bytes:
     """Every metric of ``runs`` in one panel each (train solid, validation dashed); ``current`` drawn on top,
     the others faded (``--compare``), or all in full colour when ``current`` is None (``%kcompare``)."""
     shown = [*runs, current] if current is not None else list(runs)
-    names = metric_names(shown) or ["loss"]
+    names = [metric] if metric else (metric_names(shown) or ["loss"])
     labels = legend_labels(shown)
     rows, cols = _grid(len(names))
-    fig = _figure(4.2 * cols, 3.0 * rows)
+    fig = _figure(max(4.2 * cols, 8.4), 3.0 * rows + 0.18 * (len(shown) + 2))  # room for a one-column legend
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax, name in zip(axes, names, strict=False):
         for index, run in enumerate(shown):
@@ -64,16 +71,22 @@ def compare_png(runs: list[Run], current: Run | None = None) -> bytes:
                     label = labels[run.id] + (" val" if key.startswith("val_") else "")
                     ax.plot(xs[: len(ys)], ys, style, marker="o", ms=2.5, color=color, alpha=alpha, lw=width,
                             label=label)
-        ax.set_title(f"{name} (validation dashed)" if any(f"val_{name}" in r.history for r in shown) else name,
-                     fontsize=10)
-        ax.set_xlabel("epoch", fontsize=8)
+        ax.set_title(name, fontsize=10)
+        _epoch_axis(ax)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.25)
     for ax in axes[len(names):]:
         ax.set_visible(False)
-    handles, texts = axes[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, texts, loc="outside lower center", fontsize=7, ncol=min(3, len(texts)))
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color="#999999" if current is not None and run is not current
+                      else PALETTE[i % len(PALETTE)], lw=1.8) for i, run in enumerate(shown)]
+    texts = [textwrap.shorten(labels[run.id], 120, placeholder=" …") for run in shown]
+    if any(f"val_{name}" in run.history for run in shown for name in names):
+        handles += [Line2D([], [], color="#444444", lw=1.4), Line2D([], [], color="#444444", lw=1.4, ls="--")]
+        texts += ["train", "validation"]
+    fig.legend(handles, texts, loc="outside lower center", fontsize=7,
+               ncol=1 if max(len(t) for t in texts) > 45 else min(3, len(texts)))
     title = f"{len(shown)} runs" + (f" · {current.name} over earlier runs (grey)" if current is not None else "")
     fig.suptitle(title, fontsize=10)
     return to_png(fig)
@@ -117,9 +130,9 @@ def band(runs: list[Run], key: str) -> tuple[list[float], list[float], list[floa
     return mean, low, high
 
 
-def repeat_png(runs: list[Run], best: Run | None = None) -> bytes:
+def repeat_png(runs: list[Run], best: Run | None = None, metric: str | None = None) -> bytes:
     """The mean (line) and min–max band (shaded) of each metric over repeated runs, train and validation."""
-    names = metric_names(runs) or ["loss"]
+    names = [metric] if metric else (metric_names(runs) or ["loss"])
     rows, cols = _grid(len(names))
     fig = _figure(4.2 * cols, 3.0 * rows)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
@@ -132,7 +145,7 @@ def repeat_png(runs: list[Run], best: Run | None = None) -> bytes:
             ax.fill_between(xs, low, high, color=color, alpha=0.2, lw=0, label=f"{label} min–max")
             ax.plot(xs, mean, "o-", color=color, lw=1.8, ms=3, label=f"{label} mean of {len(runs)}")
         ax.set_title(name, fontsize=10)
-        ax.set_xlabel("epoch", fontsize=8)
+        _epoch_axis(ax)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.25)
         ax.legend(fontsize=7, loc="best")
@@ -209,13 +222,20 @@ def lr_png(finding: Any) -> bytes:
     ax.set_xlabel("learning rate (log scale)", fontsize=8)
     ax.set_ylabel("loss", fontsize=8)
     ax.tick_params(labelsize=8)
-    ax.grid(alpha=0.25, which="both")
+    ax.grid(alpha=0.25)
     ax.legend(fontsize=7, loc="best")
     title = "learning-rate finder" + (f" · {finding.model}" if finding.model else "")
     if finding.stopped:
         title += " · stopped: loss exploded"
     ax.set_title(title, fontsize=10)
     return to_png(fig)
+
+
+def _epoch_axis(ax: Any) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("epoch", fontsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _nan(values: list[float | None] | None) -> list[float]:
@@ -227,3 +247,90 @@ def compare_series(compare: Any, model: Any = None) -> list[dict[str, Any]]:
     if isinstance(compare, (list, tuple)) and compare and all(isinstance(item, dict) for item in compare):
         return list(compare)
     return faded_series(runs_to_compare(compare, model))
+
+
+# ---------------------------------------------------------------- views: widget + PNG + text
+
+
+class _View:
+    """A notebook view: a widget where a widget front end is likely, always a PNG and readable text."""
+
+    def png(self, metric: str | None = None) -> bytes:
+        raise NotImplementedError
+
+    def text(self) -> str:
+        raise NotImplementedError
+
+    def metrics(self) -> list[str]:
+        return []
+
+    def __repr__(self) -> str:
+        return self.text()
+
+    def widget(self) -> Any:
+        """An ipywidgets box: a metric selector (where there are several) above the image and the text."""
+        import html
+
+        import ipywidgets as w
+
+        image = w.Image(value=self.png(), format="png", layout=w.Layout(max_width="100%"))
+        text = w.HTML(f"<pre style='margin:2px 0;font-size:11px'>{html.escape(self.text())}</pre>")
+        parts: list[Any] = []
+        if len(self.metrics()) > 1:
+            choice = w.Dropdown(options=[("all metrics", "")] + [(m, m) for m in self.metrics()],
+                                description="metric", layout=w.Layout(width="300px"))
+            choice.observe(lambda _change: setattr(image, "value", self.png(choice.value or None)), names="value")
+            parts.append(choice)
+        box = w.VBox([*parts, image, text])
+        box.add_class("kmagic-runs-view")
+        return box
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        from kmagic.widgets.activations import _bundle
+
+        return _bundle(self, self.text())
+
+
+class CompareView(_View):
+    """Runs drawn together (``%kcompare``), or a new run over earlier ones (``--compare``)."""
+
+    def __init__(self, runs: list[Run], current: Run | None = None) -> None:
+        self.runs, self.current = list(runs), current
+
+    def metrics(self) -> list[str]:
+        return metric_names([*self.runs, *([self.current] if self.current else [])])
+
+    def png(self, metric: str | None = None) -> bytes:
+        return compare_png(self.runs, self.current, metric)
+
+    def text(self) -> str:
+        return compare_text([*self.runs, *([self.current] if self.current else [])])
+
+
+class RepeatView(_View):
+    """The mean and min–max band over the runs of one ``--repeat``."""
+
+    def __init__(self, runs: list[Run], best: Run | None, monitor: str) -> None:
+        self.runs, self.best, self.monitor = list(runs), best, monitor
+
+    def metrics(self) -> list[str]:
+        return metric_names(self.runs)
+
+    def png(self, metric: str | None = None) -> bytes:
+        return repeat_png(self.runs, self.best, metric)
+
+    def text(self) -> str:
+        return repeat_text(self.runs, self.best, self.monitor)
+
+
+class FinderView(_View):
+    """The learning-rate finder's plot and text."""
+
+    def __init__(self, finding: Any) -> None:
+        self.finding = finding
+
+    def png(self, metric: str | None = None) -> bytes:
+        return lr_png(self.finding)
+
+    def text(self) -> str:
+        return self.finding.text()
