@@ -247,3 +247,172 @@ def test_widget_javascript_is_a_self_contained_module(tmp_path: Path) -> None:
     module = tmp_path / "dashboard.mjs"
     module.write_text(source)
     subprocess.run(["node", "--check", str(module)], check=True)
+
+
+# -- one output per view, readable text ---------------------------------------------------
+
+
+class Published:
+    """Records what the shell's display publisher sends (the kernel would send these messages)."""
+
+    def __init__(self, shell: Any) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self._original = shell.display_pub.publish
+        shell.display_pub.publish = self.publish
+
+    def publish(self, data: dict[str, Any], metadata: Any = None, source: Any = None, *, transient: Any = None,
+                update: bool = False, **kwargs: Any) -> None:
+        self.calls.append({"data": data, "transient": transient or {}, "update": update})
+
+
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch) -> Published:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    recorder = Published(shell)
+    monkeypatch.setattr(shell.display_pub, "publish", recorder.publish)
+    return recorder
+
+
+def _no_object_reprs(texts: list[str]) -> None:
+    for text in texts:
+        assert re.search(r"<[^>]* object( at 0x[0-9a-f]+)?>", text) is None, text
+
+
+def test_widget_mode_is_one_output_updated_at_the_end(comms: list[RecordingComm], published: Published) -> None:
+    model, (x, y) = _classifier(), _data()
+    dash = Dashboard(refresh_interval=0, frontend="widget", title="Training net")
+    model.fit(x, y, epochs=20, batch_size=8, verbose=0, callbacks=[dash, ClickStopAt(dash, 3)])
+    new = [c for c in published.calls if not c["update"]]
+    updates = [c for c in published.calls if c["update"]]
+    assert len(new) == 1 and len(updates) == 1  # one output, updated once through its display id
+    display_id = new[0]["transient"]["display_id"]
+    assert display_id and updates[0]["transient"]["display_id"] == display_id
+    first, final = new[0]["data"], updates[0]["data"]
+    assert set(first) == {"application/vnd.jupyter.widget-view+json", "text/plain"}
+    assert first["text/plain"] == "Training net: running (20 epochs planned)"
+    assert set(final) == {"application/vnd.jupyter.widget-view+json", "image/png", "text/plain"}
+    assert final["application/vnd.jupyter.widget-view+json"]["model_id"] == dash.widget.model_id
+    assert final["text/plain"].startswith("done in ") and "stopped at epoch 1/20, batch 4/12: Stop button" in final["text/plain"]
+    import base64
+
+    assert base64.b64decode(final["image/png"]) == dash.final_png and dash.final_png.startswith(PNG)
+    _no_object_reprs([c["data"]["text/plain"] for c in published.calls])
+    # While the image was drawn the status said so; the last status says it is done.
+    drawing = [m["status"]["drawing"] for m in dash.widget.comm.custom() if m["type"] == "update"]
+    assert drawing[-2:] == [True, False] and not any(drawing[:-2])
+
+
+def test_terminal_text_mode_prints_the_final_line_and_no_image(published: Published,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """No kernel (a terminal IPython, a script): nothing can show an image, the text says it all."""
+    k = keras()
+    model = k.Sequential([k.Input((6,)), k.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, _ = _data(64)
+    y = np.full((64,), np.nan, dtype="float32")
+    dash = Dashboard(frontend="text", stop_on_nan=True)
+    model.fit(x, y, epochs=5, batch_size=16, verbose=0, callbacks=[dash])
+    out = capsys.readouterr().out
+    assert published.calls == []  # no <IPython.core.display.Image object> in a terminal
+    last = out.strip().splitlines()[-1]
+    assert "stopped at epoch 1/5" in last and "the loss became NaN or infinite" in last
+    assert "WARNING: the loss became NaN or infinite at epoch 1, batch 1" in last
+    _no_object_reprs([out])
+    assert dash.final_png.startswith(PNG)  # drawn on first use
+
+
+def test_view_texts_are_readable_summaries() -> None:
+    """Every view's text/plain is a summary, not an object's repr."""
+    from kmagic.widgets.activations import show_activations
+    from kmagic.widgets.model_card import ModelCard
+    from kmagic.widgets.weights import show_weights
+
+    model, (x, y) = _classifier(), _data()
+    texts = {
+        "card": ModelCard(model, widget=False)._repr_mimebundle_()["text/plain"],
+        "activations": show_activations(model, x[:4])._repr_mimebundle_()["text/plain"],
+        "weights": show_weights(model, x, y)._repr_mimebundle_()["text/plain"],
+    }
+    assert texts["card"].startswith("Model sequential") and "dense" in texts["card"]
+    assert texts["activations"].startswith("Activations of model") and "dense" in texts["activations"]
+    assert texts["weights"].startswith("Weights of model") and "kernel" in texts["weights"]
+    _no_object_reprs(list(texts.values()))
+
+
+# -- bounded sync, measured rates ---------------------------------------------------------------
+
+
+def test_sync_after_a_long_run_is_bounded_and_updates_continue_after_it() -> None:
+    from kmagic.callbacks.history import MAX_SYNC_POINTS, Cursor, TrainingHistory
+
+    h = TrainingHistory()
+    h.start(epochs=2, steps=100_000)
+    for epoch in range(2):
+        h.begin_epoch(epoch, 0.01)
+        for step in range(100_000):
+            h.add_batch(epoch, step, {"loss": 1.0 / (step + 1), "accuracy": 0.5})
+        h.add_epoch(epoch, {"loss": 0.1, "val_loss": 0.2})
+    import json
+
+    everything = h.all_points()
+    batch = everything["batch"]
+    assert batch["start"] == 0 and batch["end"] == 200_000
+    assert len(batch["x"]) == MAX_SYNC_POINTS and all(len(v) == MAX_SYNC_POINTS for v in batch["y"].values())
+    assert batch["x"][0] == pytest.approx(h.batch_x[0]) and batch["x"][-1] == pytest.approx(h.batch_x[-1])
+    assert batch["x"] == sorted(batch["x"])
+    assert len(json.dumps(everything)) < 300_000  # a few hundred kB, not the 6 MB of every point
+    assert everything["epoch"]["x"] == [1, 2]
+    # Later updates start where the thinned reply ends.
+    cursor = Cursor(batches=200_000, epochs=2, lr=len(h.lr))
+    h.add_batch(1, 100_000, {"loss": 0.5})
+    assert h.new_points(cursor)["batch"]["start"] == 200_000
+
+
+def test_rates_come_from_measured_batches_and_do_not_drop_after_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow first batch (tracing) does not lower the rate; a pause after the last batch (an
+    interrupt) does not either; the ETA is the remaining batches at the measured rate."""
+    from kmagic.callbacks import history as history_module
+
+    clock = [100.0]
+    monkeypatch.setattr(history_module.time, "monotonic", lambda: clock[0])
+    h = history_module.TrainingHistory()
+    h.start(epochs=10, steps=50, batch_size=32)
+    h.begin_epoch(0, 0.01)
+    clock[0] += 5.0  # the first batch: graph tracing
+    h.add_batch(0, 0, {"loss": 1.0})
+    assert h.status()["eta"] is None  # nothing measured yet: no guess
+    for step in range(1, 20):
+        clock[0] += 0.01
+        h.add_batch(0, step, {"loss": 1.0})
+    status = h.status()
+    assert status["steps_per_s"] == pytest.approx(100.0) and status["samples_per_s"] == pytest.approx(3200.0)
+    assert status["eta"] == pytest.approx((500 - 20) / 100.0)  # not 3x too long because of the first batch
+    clock[0] += 60.0  # an interrupt: nothing runs for a minute
+    h.finish("interrupted (kernel interrupt)")
+    assert h.status()["steps_per_s"] == pytest.approx(100.0)  # no 10x drop
+
+
+@pytest.mark.slow
+def test_in_a_kernel_each_dashboard_is_one_output_with_image_and_text(nb_run: Any) -> None:
+    """A real kernel run by nbclient: text mode (headless) and widget mode each leave one display
+    output whose final bundle holds the image and the final status line."""
+    from conftest import outputs_of
+
+    setup = ("import numpy as np, keras\nfrom kmagic import Dashboard\nkeras.utils.set_random_seed(0)\n"
+             "x = np.random.default_rng(0).normal(size=(64, 6)).astype('float32')\n"
+             "y = np.full((64,), np.nan, dtype='float32')\n"
+             "def fit(frontend):\n"
+             "    m = keras.Sequential([keras.Input((6,)), keras.layers.Dense(1)]); m.compile('sgd', 'mse')\n"
+             "    m.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[Dashboard(frontend=frontend, stop_on_nan=True)])\n")
+    nb = nb_run([setup, "fit('text')", "fit('widget')"], allow_errors=False, env={"KMAGIC_TEST_MODE": "1"})
+    for cell, widget in ((nb.cells[1], False), (nb.cells[2], True)):
+        displays = outputs_of(cell, "display_data")
+        assert len(displays) == 1, [o["output_type"] for o in cell.outputs]
+        data = displays[0]["data"]
+        assert "image/png" in data
+        assert ("application/vnd.jupyter.widget-view+json" in data) is widget
+        text = data["text/plain"]
+        assert "stopped at epoch 1/3" in text and "NaN" in text, text
+        _no_object_reprs([text] + [o.get("text", "") for o in outputs_of(cell, "stream")])

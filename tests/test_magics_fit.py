@@ -86,10 +86,10 @@ def test_kfit_shows_the_dashboard_by_default(data) -> None:
     shell.run_cell("%%kmodel net --input 4 --quiet\ndense 3 softmax\n")
     with capture_output() as captured:
         shell.run_line_magic("kfit", "net X y --epochs 2 --batch-size 16")
-    # No widget front end and no kernel in a plain shell: the dashboard's text mode, and no image
-    # (a terminal cannot show one).
+    # No widget front end in a plain shell (a terminal): the dashboard's text mode, no image.
     assert "Training net" in captured.stdout, captured.stdout
-    assert not any("image/png" in output.data for output in captured.outputs)
+    assert captured.stdout.strip().splitlines()[-1].startswith("done in")
+    assert not captured.outputs
     assert len(shell.user_ns["net_history"].history["loss"]) == 2
 
 
@@ -146,14 +146,7 @@ def test_kfit_passes_settings_to_the_dashboard(data, monkeypatch) -> None:
     ("net X y --epochs 0", KmagicUsageError, ">= 1"),
     ("net X y --validation-split 1.5", KmagicUsageError, "between"),
     ("net X y --validation-split 0.2 --validation-data X y", KmagicUsageError, "received both"),
-    ("net X y --validation-data X", KmagicDataError, "Give both: --validation-data XV YV"),
-    ("net X y --validation-data X y X y", KmagicUsageError, "received 4 values"),
-    ("net X y --steps-per-epoch 0", KmagicUsageError, "--steps-per-epoch >= 1"),
-    ("net X y --initial-epoch -1", KmagicUsageError, "--initial-epoch >= 0"),
-    ("net X y --class-weight {[1, 2, 3]}", KmagicUsageError, "expected a dict of class weights"),
-    ("net X y --callbacks {[print]}", KmagicUsageError, "expected Keras callbacks"),
-    ("net X y --sample-weight {y[:7]}", KmagicDataError, "one sample weight per training sample (48)"),
-    ("net X y --steps-per-epoch5", KmagicUsageError, "unknown option"),
+    ("net X y --validation-data X", KmagicUsageError, "expected 2 arguments"),
     ("net", KmagicUsageError, "required"),
     ("net {X[:, :2]} y --epochs 1", KmagicDataError, None),
 ])

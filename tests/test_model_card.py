@@ -212,3 +212,56 @@ def test_card_of_a_model_not_built_by_kmagic_says_so() -> None:
     model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
     text = ModelCard(model, widget=False).to_text()
     assert "not built by kmagic" in text and "not yet" in text
+
+
+# JupyterLab's theme variables as its light and dark themes set them (@jupyterlab/theme-*-extension).
+THEMES = {
+    "light": "--jp-ui-font-color1: rgba(0,0,0,0.87); --jp-content-font-color2: rgba(0,0,0,0.54); "
+             "--jp-border-color2: #e0e0e0; background: #ffffff; color: rgba(0,0,0,0.87);",
+    "dark": "--jp-ui-font-color1: rgba(255,255,255,0.87); --jp-content-font-color2: rgba(255,255,255,0.54); "
+            "--jp-border-color2: #424242; background: #111111; color: rgba(255,255,255,0.87);",
+}
+
+
+def _contrast(rgb: list[float], background: tuple[int, int, int]) -> float:
+    """WCAG contrast ratio of a colour (alpha blended on the background) against the background."""
+    *fg, alpha = (list(rgb) + [1.0])[:4]
+    blended = [alpha * c + (1 - alpha) * b for c, b in zip(fg, background, strict=True)]
+
+    def luminance(c: list[float]) -> float:
+        lin = [(v / 255) / 12.92 if v / 255 <= 0.03928 else ((v / 255 + 0.055) / 1.055) ** 2.4 for v in c]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    hi, lo = sorted((luminance(blended), luminance(list(background))), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not __import__("pathlib").Path("/usr/bin/chromium").exists(), reason="needs Chromium")
+def test_card_text_is_readable_in_light_and_dark_themes() -> None:
+    """Every text of the card, the "kmodel line" column included, has WCAG AA contrast (>= 4.5)
+    on JupyterLab's light and dark backgrounds."""
+    import concurrent.futures
+
+    from playwright.sync_api import sync_playwright
+
+    html = ModelCard(kmagic.build(MNIST, name="mnist"), widget=False).to_html()
+    backgrounds = {"light": (255, 255, 255), "dark": (17, 17, 17)}
+    colors = {}
+
+    def drive() -> None:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+            page = browser.new_page()
+            for theme, style in THEMES.items():
+                page.set_content(f'<body style="{style}">{html}</body>')
+                colors[theme] = page.evaluate("""() => [...document.querySelectorAll('.kmagic-card td, .kmagic-card th, .kmagic-card code')]
+                    .map((n) => getComputedStyle(n).color.match(/[\\d.]+/g).map(Number))""")
+            browser.close()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(drive).result()
+    for theme, found in colors.items():
+        assert len(found) > 20
+        worst = min(_contrast(c, backgrounds[theme]) for c in found)
+        assert worst >= 4.5, (theme, worst)

@@ -244,15 +244,15 @@ class Dashboard(TrainingRecorder):
             self._display.update(self._bundle(), raw=True)
 
     def _finish_text(self) -> None:
-        """Headless: the final line as text; with a kernel, one display holding the image and that line."""
+        """Headless: the final line as text; with a kernel (nbconvert, nbval) also one display of the
+        image, whose ``text/plain`` is that line. A terminal cannot show an image: none is drawn."""
+        print(self._final_line(), flush=True)
         shell = _ipython()
         if self.final_image and shell is not None and getattr(shell, "kernel", None) is not None:
             from IPython.display import display
 
             self._final_png = self._draw_final_image()
             display(self._bundle(), raw=True)
-        else:
-            print(self._final_line(), flush=True)
 
     @property
     def final_png(self) -> bytes | None:

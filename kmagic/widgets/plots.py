@@ -64,11 +64,16 @@ def training_png(history: TrainingHistory, confusion: tuple[np.ndarray, list[str
     rows, cols = _grid(panels)
     width, height = 4.0 * cols, 2.9 * rows
     fig = _figure(width, height, layout=None)
-    fig.subplots_adjust(left=0.62 / width, right=1 - 0.15 / width, bottom=0.45 / height, top=1 - 0.55 / height,
+    fig.subplots_adjust(left=0.62 / width, right=1 - 0.15 / width, bottom=0.45 / height, top=1 - 0.85 / height,
                         wspace=0.75 / 4.0, hspace=0.85 / 2.9)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax, name in zip(axes, names, strict=False):
         _curve_panel(ax, history, name)
+    # One legend for the figure (the panels share their series), in the top margin.
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="upper right", fontsize=7, ncol=len(handles), frameon=False,
+                   bbox_to_anchor=(1, 1 - 0.3 / height))
     if confusion is not None:
         _confusion_panel(axes[len(names)], *confusion)
     for ax in axes[panels:]:
@@ -85,7 +90,7 @@ def training_png(history: TrainingHistory, confusion: tuple[np.ndarray, list[str
         title += f" · stopped{' at ' + where if where else ''}: {history.stop_reason}"
     if history.nan_detected:
         title += " · loss became NaN/inf"
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title, fontsize=10, x=0.01, ha="left", y=1 - 0.05 / height, va="top")
     return to_png(fig, fast=True)
 
 
@@ -110,8 +115,10 @@ def _curve_panel(ax: Any, history: TrainingHistory, name: str) -> None:
     ax.set_xlim(0, max(ran if history.stopped_early else history.epochs_planned, ran, 1))
     ax.tick_params(labelsize=8)
     ax.grid(alpha=0.25)
-    if ax.lines:
-        ax.legend(fontsize=7, loc="upper right")  # "best" searches the data: slow on long runs
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(6, integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(4))
 
 
 def _confusion_panel(ax: Any, matrix: np.ndarray, labels: list[str]) -> None:
