@@ -302,6 +302,7 @@ class _Writer:
         return " ".join(parts)
 
     def _statement(self, class_name: str, config: dict[str, Any], entry: dict[str, Any]) -> str:
+        _refuse_functions(config, entry["name"], class_name)
         cls = self._layer_class(class_name, entry)
         defaults = _defaults(cls)
         config = {k: v for k, v in config.items() if k not in _SKIP_KEYS and not (class_name == "MultiHeadAttention"
@@ -359,6 +360,42 @@ class _Writer:
         return cls
 
 
+_FUNCTION_CLASSES = {"function", "__lambda__"}
+
+
+def _refuse_functions(config: Any, layer: str, class_name: str, key: str | None = None) -> None:
+    """A Python function in a layer's settings (``activation=keras.ops.sin``) has no kmodel text: refuse it."""
+    if isinstance(config, dict):
+        if _is_marshalled_lambda(config):
+            raise KmagicValueError(
+                f"from_keras cannot write layer '{layer}' ({class_name}): expected Keras names or values for its "
+                f"settings, received a Python lambda for '{key or 'a setting'}', which kmodel text cannot hold",
+                hint="Use a Keras activation or object, or give the function with a {...} interpolation.")
+        if config.get("class_name") in _FUNCTION_CLASSES:
+            inner = config.get("config")
+            named = inner if isinstance(inner, str) else (inner or {}).get("name") if isinstance(inner, dict) else None
+            module = config.get("module")
+            what = f"the Python function '{named}'" if named else "a Python function (lambda)"
+            if named and module and module != "builtins":
+                what += f" of module '{module}'"
+            raise KmagicValueError(
+                f"from_keras cannot write layer '{layer}' ({class_name}): expected Keras names or values for its "
+                f"settings, received {what} for '{key or 'a setting'}', which kmodel text cannot name",
+                hint="Use a Keras activation or object (keras.activations.*), or give the function to the "
+                     "layer with a {...} interpolation in the kmodel body.")
+        for name, value in config.items():
+            _refuse_functions(value, layer, class_name, name if key is None else key)
+    elif isinstance(config, list | tuple):
+        for value in config:
+            _refuse_functions(value, layer, class_name, key)
+
+
+def _is_marshalled_lambda(config: dict[str, Any]) -> bool:
+    """Keras writes a lambda activation as ``{"value": (marshalled bytecode, defaults, closure)}``."""
+    value = config.get("value")
+    return isinstance(value, list | tuple) and len(value) == 3 and isinstance(value[0], str)
+
+
 _KEYS_OF_SIZES = {"kernel_size", "strides", "pool_size", "dilation_rate", "size"}
 
 
@@ -393,7 +430,7 @@ def _defaults(cls: type) -> dict[str, Any]:
 def _normal(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return tuple(_normal(v) for v in value)
-    if isinstance(value, dict) and "class_name" in value and "config" in value:
+    if isinstance(value, dict) and "class_name" in value and isinstance(value.get("config") or {}, dict):
         settings = {k: v for k, v in (value.get("config") or {}).items() if v is not None}
         snake = re.sub(r"(?<!^)(?=[A-Z])", "_", value["class_name"]).lower()
         return snake if not settings else (snake, tuple(sorted(settings.items())))
@@ -433,7 +470,7 @@ def _value_text(value: Any) -> str:
     if isinstance(value, list | tuple):
         items = ", ".join(_value_text(v) for v in value)
         return f"({items}{',' if len(value) == 1 else ''})"
-    if isinstance(value, dict) and "class_name" in value and "config" in value:
+    if isinstance(value, dict) and "class_name" in value and isinstance(value.get("config") or {}, dict):
         # a layer object as a value (activation=LeakyReLU(...)) carries name, trainable and dtype: not arguments
         settings = {k: v for k, v in (value.get("config") or {}).items() if v is not None and k not in _SKIP_KEYS}
         args = ", ".join(f"{k}={_value_text(v)}" for k, v in settings.items())

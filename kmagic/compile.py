@@ -14,11 +14,13 @@ import re
 import sys
 import types
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from kmagic import buildinfo, datafeed, devices
+from kmagic import buildinfo, datafeed, devices, limits
 from kmagic.dsl import ast
 from kmagic.dsl.check import block_use_note, parse
 from kmagic.dsl.program import BlockDef, Op, Program
@@ -82,6 +84,7 @@ def build_program(program: Program, *, name: str | None = None, namespace: dict[
                   strategy: str | None = None, precision: str | None = None, jit: str | bool | None = None,
                   seed: int | None = None) -> tuple[Any, Recording]:
     """Build a checked program; returns the model and a recording of how."""
+    _refuse_too_many_layers(program)
     _warn_unreached(program)
     setup = devices.resolve(strategy=strategy, precision=precision, jit=jit)
     k = setup.keras_module()
@@ -102,6 +105,35 @@ def build_program(program: Program, *, name: str | None = None, namespace: dict[
     buildinfo.attach(model, info)
     datafeed.accept_everyday_data(model)  # text inputs take str arrays, lists and Series in predict
     return model, builder.recording
+
+
+def _refuse_too_many_layers(program: Program) -> None:
+    """More than ``limits.MAX_LAYERS`` layers: refused at the first one over, before Keras does any work."""
+    layers = [op for op in program.ops if op.kind != "input"]
+    if len(layers) > limits.MAX_LAYERS:
+        op = layers[limits.MAX_LAYERS]
+        span = op.stmt.span
+        error: KmagicError = KmagicValueError(
+            f"expected a model of at most {limits.MAX_LAYERS:,} layers, received {len(layers):,}", span.line,
+            span.column, source=op.stmt.source, width=span.width,
+            hint="Keras builds a model layer by layer, recursively; split it into smaller models.")
+        for use in reversed(op.via):
+            error = error.with_note(block_use_note(use))
+        raise error
+
+
+@contextmanager
+def _recursion_room(layers: int) -> Iterator[None]:
+    """Keras connects a functional model by recursing once per layer: room for ``limits.MAX_LAYERS``."""
+    before = sys.getrecursionlimit()
+    needed = 3 * layers + 1_000
+    if needed > before:
+        sys.setrecursionlimit(needed)
+    try:
+        yield
+    finally:
+        if needed > before:
+            sys.setrecursionlimit(before)
 
 
 def _warn_unreached(program: Program) -> None:
@@ -132,6 +164,7 @@ class _Builder:
         self.recording = Recording(names=dict(program.names), model_name=name)
         self.name = name
         self.output_ids = set(program.outputs)
+        self.weight_bytes = 0
 
     # ------------------------------------------------------------------ model
     def model(self) -> Any:
@@ -144,8 +177,9 @@ class _Builder:
         self.recording.inputs = list(self.program.inputs)
         self.recording.outputs = list(self.program.outputs)
         try:
-            return self.k.Model(inputs=inputs[0] if len(inputs) == 1 else inputs,
-                                outputs=outputs[0] if len(outputs) == 1 else outputs, name=self.name)
+            with _recursion_room(len(self.program.ops)):
+                return self.k.Model(inputs=inputs[0] if len(inputs) == 1 else inputs,
+                                    outputs=outputs[0] if len(outputs) == 1 else outputs, name=self.name)
         except Exception as exc:  # noqa: BLE001
             raise KmagicBuildError("expected the outputs to depend on the inputs, received a graph Keras refused",
                                    1, 1, detail=str(exc)) from None
@@ -207,6 +241,7 @@ class _Builder:
             raise
         except Exception as exc:  # noqa: BLE001 - the constructor refused the arguments
             raise self._fail(op, None, exc, creating=True) from None
+        self._check_weight_bytes(op, layer, inputs)
         out = layer(inputs) if op.kind == "merge" else layer(*inputs)
         several = isinstance(out, list | tuple)
         if several:
@@ -215,6 +250,21 @@ class _Builder:
         self._origin(layer, op.stmt)
         self.recording.layers.append(LayerCode(op.out, code, op.inputs, op.kind == "merge", op.stmt,
                                                first_output=several))
+
+    def _check_weight_bytes(self, op: Op, layer: Any, inputs: list[Any]) -> None:
+        """Refuse a layer whose weights would pass ``limits.max_weight_bytes()``, before they exist."""
+        measured = limits.layer_weight_bytes(layer, inputs, merge=op.kind == "merge")
+        if measured is None:
+            return
+        size, parameters = measured
+        if self.weight_bytes + size > limits.max_weight_bytes():
+            span = op.stmt.head.span if op.stmt.head is not None else op.stmt.span
+            word = op.word or op.stmt.word
+            raise KmagicBuildError(f"'{word}' could not be built: "
+                                   + limits.weight_limit_message(size, parameters, self.weight_bytes),
+                                   span.line, span.column, source=op.stmt.source, width=span.width,
+                                   hint="Use fewer units, or raise the limit if the machine has the memory.")
+        self.weight_bytes += size
 
     def _make_layer(self, op: Op, resolver: Resolver, inputs: list[Any]) -> tuple[Any, str]:
         cls, class_code = self._layer_class(op, resolver, inputs)

@@ -14,7 +14,7 @@ from typing import Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
-from traitlets import Bool, Enum, Float
+from traitlets import Bool, Enum, Float, Int, observe
 
 from kmagic import magic_args
 from kmagic.devices import JIT_CHOICES, PRECISIONS, STRATEGIES  # stdlib-only module: loading stays fast
@@ -70,6 +70,14 @@ class KMagic(Magics):
     stop_on_nan = Bool(True, config=True, help="Stop training when the loss becomes NaN or infinite.")
     widgets = Enum(("auto", "on", "off"), "auto", config=True,
                    help="Model card as a widget: auto (when a kernel front end is attached), on, off.")
+    max_weight_bytes = Int(0, config=True, help="Most bytes a model's weights may take; 0: a quarter of the "
+                                                "machine's memory. Checked before any weight is allocated.")
+
+    @observe("max_weight_bytes")
+    def _max_weight_bytes_changed(self, change: dict[str, Any]) -> None:
+        from kmagic import limits
+
+        limits.set_max_weight_bytes(change["new"])
 
     @property
     def blocks(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ characters inserted, deleted or replaced). Together they run well over
 from __future__ import annotations
 
 import contextlib
+import re
 import warnings
 
 import pytest
@@ -132,3 +133,79 @@ def test_fuzz_seeds_are_valid_programs(text: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert kmagic.build(text, input_shape="8", namespace={"n": 2}) is not None
+
+
+# ---------------------------------------------------------------- strings with escapes, dict(...) mappings
+
+ESCAPE_PIECES = st.sampled_from([
+    "\\", "\\\\", "\\'", '\\"', "\\n", "\\t", "\\x4", "\\x41", "\\xzz", "\\N{nope}", "\\N{BULLET}", "\\N{", "\\U",
+    "\\U0001F600", "\\U00110000", "\\u12", "\\u00e9", "\\ud800", "\\udfff", "\\0", "\\777", "\\8", "\\q",
+    "C:\\Users\\me\\m.keras", "C:\\new\\table", "\x00", "\u00a0", "\ufeff", "\u200b", "\ud800", "\u2028", "é", "{",
+    "}", "#", "'", '"', " ", "a",
+])
+STRING_BODY = st.lists(ESCAPE_PIECES, max_size=6).map("".join)
+STRING = st.tuples(st.sampled_from(["'", '"']), STRING_BODY).map(lambda t: f"{t[0]}{t[1]}{t[0]}")
+STRING_PROGRAM = st.tuples(
+    st.sampled_from(["input 4\ndense 2 name={s}", "input 4\ndense 2\nfit callbacks=[checkpoint({s})]",
+                     "input 4 dtype={s}\ndense 2", "input 4\ndense 2 {s}", "input 4\ndense 2\ncompile adam {s}",
+                     "input 4\ndense 2 kernel_initializer={s} # {s}", "input 4\ndense 2 activation=[{s}, {s}]"]),
+    STRING,
+).map(lambda t: t[0].replace("{s}", t[1]))
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(STRING_PROGRAM)
+def test_strings_with_escapes_raise_only_kmagic_errors(text: str) -> None:
+    _check(text)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(STRING_BODY)
+def test_strings_python_can_read_mean_what_python_reads(body: str) -> None:
+    """The escape rule is Python's where Python accepts the string; elsewhere the backslash is kept."""
+    import ast
+
+    from kmagic.dsl.characters import decode_string
+
+    literal = f"'{body}'"
+    if not re.fullmatch(r"'[^'\\\n]*(\\.[^'\\\n]*)*'", literal):  # not one kmodel string (the grammar's rule)
+        return
+    value, problem = decode_string(literal)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            python = ast.literal_eval(literal)
+    except (SyntaxError, ValueError):
+        return
+    if problem is None:
+        assert value == python
+    else:
+        assert any(0xD800 <= ord(char) <= 0xDFFF for char in python)
+
+
+KEYS = st.sampled_from(["class_name", "module", "config", "registered_name", "value", "name", "units", "fn",
+                        "__class__", "Lambda", "a"])
+ATOM_VALUES = st.one_of(STRING, st.sampled_from(["1", "-2.5", "none", "true", "relu", "keras.config", "[1, 2]",
+                                                 "(1,)", "{n}", "@a", "l2(1e-4)", "'layers.Lambda'",
+                                                 "'keras.config'", "'function'", "'__lambda__'"]))
+MAPPING = st.recursive(
+    ATOM_VALUES,
+    lambda inner: st.lists(st.tuples(KEYS, inner), min_size=0, max_size=4).map(
+        lambda pairs: "dict(" + ", ".join(f"{k}={v}" for k, v in pairs) + ")"),
+    max_leaves=8,
+)
+MAPPING_PROGRAM = st.tuples(
+    st.sampled_from(["input 4\ndense 2 activation={m}", "input 4\ndense 2 kernel_initializer={m}",
+                     "input 4\ndense 2\ncompile {m} mse", "input 4\ndense 2\ncompile adam mse loss_weights={m}",
+                     "input 4\ndense 2\nfit callbacks=[{m}]", "input 4\n{{layer}} config={m}",
+                     "input 4\ndense 2 kernel_regularizer={m}"]),
+    MAPPING,
+).map(lambda t: t[0].replace("{m}", t[1]))
+
+
+@FUZZ
+@given(MAPPING_PROGRAM)
+def test_dict_mappings_raise_only_kmagic_errors_from_parse(text: str) -> None:
+    """``dict(...)`` values of any shape: parsing and checking never raise anything but a KmagicError."""
+    with contextlib.suppress(KmagicError):
+        kmagic.parse(text)

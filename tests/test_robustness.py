@@ -17,7 +17,7 @@ import pytest
 from IPython.utils.capture import capture_output
 
 import kmagic
-from kmagic.errors import KmagicDataError, KmagicError, KmagicSyntaxError
+from kmagic.errors import KmagicBuildError, KmagicDataError, KmagicError, KmagicSyntaxError, KmagicValueError
 
 keras = pytest.importorskip("keras")
 pytestmark = pytest.mark.timeout(180)
@@ -234,3 +234,124 @@ def test_only_kmagic_errors_leave_parse_for_hostile_strings() -> None:
     for text in hostile:
         with contextlib.suppress(KmagicError):
             kmagic.parse(f"input 4\ndense 2 name={text}")
+
+
+# ---------------------------------------------------------------- 10: weights that would not fit
+
+
+@pytest.fixture
+def weight_limit():
+    from kmagic import limits
+
+    yield limits
+    limits.set_max_weight_bytes(None)
+
+
+@pytest.mark.parametrize(("body", "word", "needs"), [
+    ("input 100\ndense 150000000", "dense", "60.6 GB (15,150,000,000 parameters)"),
+    ("input 8 dtype=int32\nembedding 150000000 64", "embedding", "38.4 GB (9,600,000,000 parameters)"),
+    ("input 32x32x3\nconv 4 3\nconv 2000000 3", "conv", "296.0 MB (74,000,000 parameters)"),
+], ids=["dense", "embedding", "conv"])
+def test_weights_over_the_limit_are_refused_before_they_are_allocated(weight_limit, body, word, needs) -> None:
+    import resource
+
+    weight_limit.set_max_weight_bytes(100_000_000)  # 100 MB
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(KmagicBuildError) as caught:
+        kmagic.build(body)
+    text = caught.value.render()
+    assert f"'{word}' could not be built: expected weights of at most 100.0 MB in all" in text, text
+    assert f"weights need {needs}" in text, text
+    assert caught.value.line == body.count("\n") + 1
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 250, grown_mb  # nothing near the size of the weights was allocated
+
+
+def test_the_limit_counts_the_whole_model_and_a_model_under_it_builds(weight_limit) -> None:
+    weight_limit.set_max_weight_bytes(10_000)
+    model = kmagic.build("input 8\ndense 100\ndense 10")  # (8*100+100 + 100*10+10) * 4 = 7,640 bytes
+    assert model.count_params() == 1910
+    with pytest.raises(KmagicBuildError, match=r"on top of 7.6 KB before it") as caught:
+        kmagic.build("input 8\ndense 100\ndense 10\ndense 100")
+    assert caught.value.line == 4
+
+
+def test_the_limit_is_a_kmagic_setting_and_defaults_to_a_quarter_of_memory(shell, weight_limit) -> None:
+    assert weight_limit.max_weight_bytes() == weight_limit.physical_memory() // 4
+    shell.run_line_magic("config", "KMagic.max_weight_bytes = 1000")
+    assert weight_limit.max_weight_bytes() == 1000
+    with pytest.raises(KmagicBuildError, match=r"at most 1.0 KB in all \(%config KMagic.max_weight_bytes\)"):
+        shell.run_cell("%%kmodel big --input 8 --quiet\ndense 100\n")
+    assert "big" not in shell.user_ns
+    shell.run_line_magic("config", "KMagic.max_weight_bytes = 0")
+    assert weight_limit.max_weight_bytes() == weight_limit.physical_memory() // 4
+    with pytest.raises(KmagicError, match="whole number of bytes"):
+        weight_limit.set_max_weight_bytes(-5)
+
+
+# ---------------------------------------------------------------- 11: programs too big to build
+
+
+@pytest.mark.parametrize("body", [
+    "input 4\nrepeat 10000: dense 1",
+    "input 4\n" + "dense 1\n" * 19_998,
+    "block two:\n    dense 1\n    dense 1\ninput 4\nrepeat 1500: two",
+], ids=["repeat", "lines", "blocks"])
+def test_programs_over_the_layer_limit_are_refused_at_once(body: str) -> None:
+    import time
+
+    from kmagic.limits import MAX_LAYERS
+
+    start = time.perf_counter()
+    with pytest.raises(KmagicValueError, match=f"expected a model of at most {MAX_LAYERS:,} layers") as caught:
+        kmagic.build(body)
+    assert time.perf_counter() - start < 20  # was 68 s and 1.7 GB, or a crash
+    assert caught.value.line >= 2
+
+
+def test_deep_programs_build_without_hitting_the_recursion_limit() -> None:
+    """Keras recurses once per layer to connect a model: a chain deeper than the recursion limit still builds."""
+    import sys
+
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(400)  # what 1,000 is to a 1,000-layer program, at a size a test can afford
+    try:
+        model = kmagic.build("input 4\nrepeat 450: dense 1")
+    finally:
+        sys.setrecursionlimit(before)
+    assert len(model.layers) == 451
+    assert sys.getrecursionlimit() == before
+
+
+# ---------------------------------------------------------------- 13: from_keras with a Python function
+
+
+def _sin_model() -> Any:
+    inputs = keras.Input((4,))
+    return keras.Model(inputs, keras.layers.Dense(3, activation=keras.ops.sin)(inputs))
+
+
+def test_from_keras_refuses_a_python_function_naming_it() -> None:
+    with pytest.raises(KmagicValueError) as caught:
+        kmagic.from_keras(_sin_model())
+    text = caught.value.render()
+    assert "cannot write layer 'dense" in text and "the Python function 'sin'" in text and "'activation'" in text
+
+
+def test_kexport_refuses_a_python_function_naming_it(shell) -> None:
+    shell.user_ns["sin_model"] = _sin_model()
+    with pytest.raises(KmagicValueError, match="the Python function 'sin'"):
+        shell.run_cell("%kexport sin_model")
+
+
+def test_from_keras_refuses_a_lambda_activation() -> None:
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation=lambda t: t * 2)(inputs))
+    with pytest.raises(KmagicValueError, match="cannot write layer"):
+        kmagic.from_keras(model)
+
+
+def test_from_keras_still_writes_keras_activations() -> None:
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation=keras.activations.gelu)(inputs))
+    assert "dense 3 gelu" in kmagic.from_keras(model)
