@@ -214,14 +214,15 @@ _WRAPPED = "_kmagic_everyday_data"
 
 
 def accept_everyday_data(model: Any) -> Any:
-    """Let ``model.predict``/``evaluate``/``fit`` of a model with a text input or several inputs take
-    str arrays, lists of strings, pandas Series and DataFrames (converted by :func:`prepare_inputs`).
+    """Let ``model.predict``/``evaluate``/``fit`` take what ``%kfit`` takes: str arrays, lists of
+    strings, pandas Series and DataFrames (:func:`prepare_inputs`), 1-D labels for a one-unit
+    output with ``f1`` (:func:`prepare_labels`). Returns ``model``.
 
-    Plain Keras refuses numpy ``str`` arrays, lists of strings and Series of strings, and cannot
-    split a DataFrame by input name. Other models are left as they are; returns ``model``.
+    Plain Keras refuses numpy ``str`` arrays, lists of strings and Series of strings, cannot
+    split a DataFrame by input name, and ``F1Score`` refuses 1-D labels. The methods become
+    attributes of this model object (a saved and loaded model has Keras's own again).
     """
-    ports = _port_specs(model, "inputs")
-    if getattr(model, _WRAPPED, False) or not (len(ports) > 1 or any(d == "string" for _, _, d in ports)):
+    if getattr(model, _WRAPPED, False) or not _port_specs(model, "inputs"):
         return model
     import functools
 

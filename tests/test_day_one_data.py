@@ -333,3 +333,14 @@ def test_day_one_text_pandas_and_kmagic_fit_in_a_kernel(nb_run) -> None:
     assert "epoch 1/1: loss=" in printed and "History 2 (3, 1) True" in printed
     (error,) = outputs_of(cells[6], "error")
     assert error["ename"] == "KmagicDataError" and "--steps-per-epoch" in "\n".join(error["traceback"])
+
+
+def test_a_built_models_own_evaluate_takes_1d_labels_with_f1(numbers_shell) -> None:
+    shell = numbers_shell
+    shell.run_cell("%%kmodel f1b --quiet\ninput 4\ndense 1 sigmoid\ncompile adam bce metrics=[f1]\n")
+    model = shell.user_ns["f1b"]
+    X, y = shell.user_ns["X"], shell.user_ns["y"]
+    history = model.fit(X, y, epochs=1, verbose=0)
+    assert "f1_score" in history.history
+    results = model.evaluate(pd.DataFrame(X), pd.Series(y), verbose=0, return_dict=True)
+    assert set(results) == {"loss", "f1_score"}

@@ -86,8 +86,10 @@ def test_help_is_generated_from_arguments(shell) -> None:
     for name in magics.CELL_MAGICS:
         assert f"  %%{name} " in shell.object_inspect_text(f"%%{name}"), name
     doc = shell.object_inspect_text("%kfit")
-    for option in ("--epochs N", "--batch-size N", "--validation-split F", "--validation-data XV YV",
-                   "--no-dashboard", "--steps-per-execution N", "NAME X [Y]", "training labels"):
+    for option in ("--epochs N", "--batch-size N", "--validation-split F", "--validation-data XV [YV ...]",
+                   "--no-dashboard", "--steps-per-execution N", "NAME X [Y]", "training labels",
+                   "--callbacks {list}", "--class-weight {dict}", "--sample-weight W", "--steps-per-epoch N",
+                   "--validation-steps N", "--initial-epoch N", "--shuffle", "--no-shuffle"):
         assert option in doc, option
 
 
