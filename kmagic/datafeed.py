@@ -95,8 +95,10 @@ def _as_numpy(value: Any, what: str) -> Any:
 
 def _fit_port(value: Any, shape: tuple[int | None, ...], dtype: str, what: str) -> Any:
     """One array for one model input: text as objects, shaped to the input's rank."""
+    import numpy as np
+
     value = _as_numpy(value, what)
-    if not hasattr(value, "dtype") or not hasattr(value, "ndim"):
+    if not isinstance(value, np.ndarray):  # tensors (Keras's own calls), datasets, ...: as they are
         return value
     if _is_text(value):
         value = value.astype(object)
@@ -150,8 +152,10 @@ def prepare_inputs(model: Any, x: Any, what: str = "the training inputs") -> Any
 
 
 def _label_port(value: Any, shape: tuple[int | None, ...], what: str) -> Any:
+    import numpy as np
+
     value = _as_numpy(value, what)
-    if hasattr(value, "ndim") and value.ndim == 1 and len(shape) == 2 and shape[-1] == 1 and not _is_text(value):
+    if isinstance(value, np.ndarray) and value.ndim == 1 and len(shape) == 2 and shape[-1] == 1 and not _is_text(value):
         return value[:, None]
     return value
 

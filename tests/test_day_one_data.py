@@ -51,7 +51,7 @@ def test_input_text_trains_and_predicts_on_every_kind_of_string_data(text_shell,
     model = shell.user_ns["clf"]
     assert tuple(model.inputs[0].shape) == (None,) and model.inputs[0].dtype == "string"
     with capture_output() as captured:
-        shell.run_line_magic("kfit", "clf data labels --epochs 2 --no-dashboard")
+        shell.run_line_magic("kfit", "clf data labels --epochs 2 --validation-split 0.25 --no-dashboard")
     assert "adapted text_vectorization" in captured.stdout, captured.stdout
     assert len(shell.user_ns["clf_history"].history["loss"]) == 2
     vocabulary = model.layers[1].get_vocabulary()
