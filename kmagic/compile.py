@@ -91,7 +91,7 @@ def build_program(program: Program, *, name: str | None = None, namespace: dict[
     info = buildinfo.BuildInfo(source=program.source, origins=builder.origins, fit_defaults=builder.fit_defaults(),
                                device=setup.describe(), compiled_by_dsl=program.compile is not None, setup=setup)
     buildinfo.attach(model, info)
-    datafeed.accept_everyday_data(model)  # text inputs take str arrays, lists and Series in predict
+    datafeed.accept_everyday_data(model)  # its predict/evaluate/fit take what %kfit takes (text, pandas)
     return model, builder.recording
 
 
