@@ -103,7 +103,7 @@ def build_program(program: Program, *, name: str | None = None, namespace: dict[
 
     info.objects = objects_used(program, builder.recording, namespace, model)  # what %kexport must import or rebuild
     buildinfo.attach(model, info)
-    datafeed.accept_everyday_data(model)  # text inputs take str arrays, lists and Series in predict
+    datafeed.accept_everyday_data(model)  # its predict/evaluate/fit take what %kfit takes (text, pandas)
     return model, builder.recording
 
 

@@ -95,8 +95,10 @@ def _as_numpy(value: Any, what: str) -> Any:
 
 def _fit_port(value: Any, shape: tuple[int | None, ...], dtype: str, what: str) -> Any:
     """One array for one model input: text as objects, shaped to the input's rank."""
+    import numpy as np
+
     value = _as_numpy(value, what)
-    if not hasattr(value, "dtype") or not hasattr(value, "ndim"):
+    if not isinstance(value, np.ndarray):  # tensors (Keras's own calls), datasets, ...: as they are
         return value
     if _is_text(value):
         value = value.astype(object)
@@ -150,8 +152,10 @@ def prepare_inputs(model: Any, x: Any, what: str = "the training inputs") -> Any
 
 
 def _label_port(value: Any, shape: tuple[int | None, ...], what: str) -> Any:
+    import numpy as np
+
     value = _as_numpy(value, what)
-    if hasattr(value, "ndim") and value.ndim == 1 and len(shape) == 2 and shape[-1] == 1 and not _is_text(value):
+    if isinstance(value, np.ndarray) and value.ndim == 1 and len(shape) == 2 and shape[-1] == 1 and not _is_text(value):
         return value[:, None]
     return value
 
@@ -214,14 +218,15 @@ _WRAPPED = "_kmagic_everyday_data"
 
 
 def accept_everyday_data(model: Any) -> Any:
-    """Let ``model.predict``/``evaluate``/``fit`` of a model with a text input or several inputs take
-    str arrays, lists of strings, pandas Series and DataFrames (converted by :func:`prepare_inputs`).
+    """Let ``model.predict``/``evaluate``/``fit`` take what ``%kfit`` takes: str arrays, lists of
+    strings, pandas Series and DataFrames (:func:`prepare_inputs`), 1-D labels for a one-unit
+    output with ``f1`` (:func:`prepare_labels`). Returns ``model``.
 
-    Plain Keras refuses numpy ``str`` arrays, lists of strings and Series of strings, and cannot
-    split a DataFrame by input name. Other models are left as they are; returns ``model``.
+    Plain Keras refuses numpy ``str`` arrays, lists of strings and Series of strings, cannot
+    split a DataFrame by input name, and ``F1Score`` refuses 1-D labels. The methods become
+    attributes of this model object (a saved and loaded model has Keras's own again).
     """
-    ports = _port_specs(model, "inputs")
-    if getattr(model, _WRAPPED, False) or not (len(ports) > 1 or any(d == "string" for _, _, d in ports)):
+    if getattr(model, _WRAPPED, False) or not _port_specs(model, "inputs"):
         return model
     import functools
 

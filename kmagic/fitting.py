@@ -79,6 +79,16 @@ def _prepare(model: Any, x: Any, y: Any, options: dict[str, Any]) -> tuple[Any, 
     return x, y
 
 
+def _build_if_needed(model: Any, x: Any) -> None:
+    """A Sequential model not built yet gets its input shape from X (arrays only)."""
+    try:
+        model.outputs  # noqa: B018 - raises for a model without a graph
+    except (AttributeError, ValueError):
+        shape = getattr(x, "shape", None)
+        if shape is not None and len(shape) >= 1 and hasattr(model, "build"):
+            model.build((None, *tuple(shape)[1:]))
+
+
 def fit(model: Any, x: Any, y: Any = None, *, progress: str | None = "dashboard",
         steps_per_execution: int | None = None, stop_on_nan: bool = True, refresh_interval: float = 0.25,
         names: tuple[str, str] = ("X", "Y"), on_history: Callable[[Any], None] | None = None,
@@ -114,6 +124,7 @@ def fit(model: Any, x: Any, y: Any = None, *, progress: str | None = "dashboard"
     info = info_of(model)
     options = training.fit_arguments(info.fit_defaults, fit_options)
     x, y = _prepare(model, x, y, options)
+    _build_if_needed(model, x)
     datacheck.check_steps(x, options, names[0])
     check = {"names": names, "validation_data": options.get("validation_data"),
              "validation_split": options.get("validation_split")}

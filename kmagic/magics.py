@@ -170,7 +170,7 @@ class KMagic(Magics):
     @argument("--epochs", metavar="N", help="number of epochs")
     @argument("--batch-size", metavar="N", help="samples per batch")
     @argument("--validation-split", metavar="F", help="fraction of the data held out for validation")
-    @argument("--validation-data", nargs="+", metavar="V",
+    @argument("--validation-data", nargs="+", metavar=("XV", "YV"),
               help="validation data: one dataset, or inputs and labels (XV YV)")
     @argument("--callbacks", metavar="{list}", help="Keras callbacks, added after the body's fit callbacks")
     @argument("--class-weight", metavar="{dict}", help="weight of each class in the loss: {{0: 1, 1: 5}}")

@@ -51,7 +51,7 @@ def test_input_text_trains_and_predicts_on_every_kind_of_string_data(text_shell,
     model = shell.user_ns["clf"]
     assert tuple(model.inputs[0].shape) == (None,) and model.inputs[0].dtype == "string"
     with capture_output() as captured:
-        shell.run_line_magic("kfit", "clf data labels --epochs 2 --no-dashboard")
+        shell.run_line_magic("kfit", "clf data labels --epochs 2 --validation-split 0.25 --no-dashboard")
     assert "adapted text_vectorization" in captured.stdout, captured.stdout
     assert len(shell.user_ns["clf_history"].history["loss"]) == 2
     vocabulary = model.layers[1].get_vocabulary()
@@ -302,3 +302,45 @@ def test_kmagic_fit_checks_before_training() -> None:
     with pytest.raises(kmagic.KmagicError):
         kmagic.fit(model, np.ones((10, 4)), np.zeros(10), progress="bars")
     assert not model.compiled
+
+
+# ---------------------------------------------------------------- in a kernel
+
+
+@pytest.mark.slow
+def test_day_one_text_pandas_and_kmagic_fit_in_a_kernel(nb_run) -> None:
+    from conftest import outputs_of
+
+    notebook = nb_run([
+        "%load_ext kmagic",
+        "import numpy as np, pandas as pd\n"
+        "texts = np.array(['good great', 'bad awful', 'fine nice', 'poor dull'] * 8)\n"
+        "labels = pd.Series([1, 0, 1, 0] * 8)",
+        f"%%kmodel clf --quiet\n{TEXT_MODEL}compile adam bce metrics=[f1]",
+        "%kfit clf texts labels --epochs 2 --batch-size 8 --no-shuffle",
+        "import kmagic\nh = kmagic.fit(clf, list(texts), labels, epochs=1, progress='text')\n"
+        "print(type(h).__name__, len(clf_history.history['loss']), clf.predict(pd.Series(texts[:3]), "
+        "verbose=0).shape, 'f1_score' in h.history)",
+        "def endless():\n    while True:\n        yield texts[:8], labels[:8].to_numpy()",
+        "%kfit clf {endless()} --epochs 1",
+    ], env={"KMAGIC_FRONTEND": "widget"})
+    cells = notebook.cells
+    for index in range(5):
+        assert not outputs_of(cells[index], "error"), cells[index]
+    fit_text = "".join(o.get("text", "") for o in outputs_of(cells[3], "stream"))
+    assert "adapted text_vectorization" in fit_text
+    printed = "".join(o.get("text", "") for o in outputs_of(cells[4], "stream"))
+    assert "epoch 1/1: loss=" in printed and "History 2 (3, 1) True" in printed
+    (error,) = outputs_of(cells[6], "error")
+    assert error["ename"] == "KmagicDataError" and "--steps-per-epoch" in "\n".join(error["traceback"])
+
+
+def test_a_built_models_own_evaluate_takes_1d_labels_with_f1(numbers_shell) -> None:
+    shell = numbers_shell
+    shell.run_cell("%%kmodel f1b --quiet\ninput 4\ndense 1 sigmoid\ncompile adam bce metrics=[f1]\n")
+    model = shell.user_ns["f1b"]
+    X, y = shell.user_ns["X"], shell.user_ns["y"]
+    history = model.fit(X, y, epochs=1, verbose=0)
+    assert "f1_score" in history.history
+    results = model.evaluate(pd.DataFrame(X), pd.Series(y), verbose=0, return_dict=True)
+    assert set(results) == {"loss", "f1_score"}

@@ -36,7 +36,7 @@ def test_load_registers_every_magic(shell) -> None:
         assert name in manager.magics["line"], name
     for name in magics.CELL_MAGICS:
         assert name in manager.magics["cell"], name
-    assert set(magics.LINE_MAGICS) == {"kfit", "kcompile", "ksummary", "kactivations", "kweights", "ksave", "kload",
+    assert set(magics.LINE_MAGICS) == {"kfit", "ksummary", "kactivations", "kweights", "ksave", "kload",
                                        "kexport", "kmodels", "kdevice"}
 
 
@@ -86,8 +86,10 @@ def test_help_is_generated_from_arguments(shell) -> None:
     for name in magics.CELL_MAGICS:
         assert f"  %%{name} " in shell.object_inspect_text(f"%%{name}"), name
     doc = shell.object_inspect_text("%kfit")
-    for option in ("--epochs N", "--batch-size N", "--validation-split F", "--validation-data V [V ...]",
-                   "--no-dashboard", "--steps-per-execution N", "NAME X [Y]", "training labels"):
+    for option in ("--epochs N", "--batch-size N", "--validation-split F", "--validation-data XV [YV ...]",
+                   "--no-dashboard", "--steps-per-execution N", "NAME X [Y]", "training labels",
+                   "--callbacks {list}", "--class-weight {dict}", "--sample-weight W", "--steps-per-epoch N",
+                   "--validation-steps N", "--initial-epoch N", "--shuffle", "--no-shuffle"):
         assert option in doc, option
 
 
