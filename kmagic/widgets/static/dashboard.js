@@ -1,6 +1,6 @@
 // kmagic training dashboard: an anywidget ESM module, no imports, no network.
 // The kernel sends only new points ({type: "update"}); a new view asks for
-// everything once ({type: "sync"}). The Stop button sends {type: "stop"}.
+// everything once ({type: "sync"}). The Stop button: see stopControl below.
 
 const COLORS = { batch: "#9ecae1", train: "#1f77b4", val: "#ff7f0e", best: "#2ca02c", lr: "#9467bd", grid: "rgba(128,128,128,0.18)" };
 const MEAN_LIKE = /(^loss$|accuracy$|crossentropy$|error$|^mae$|^mse$|^mape$|^msle$|hinge$|^kl_divergence$|^poisson$|^log_cosh$)/;
@@ -66,20 +66,151 @@ function el(tag, cls, text) {
   return node;
 }
 
+// ---- The Stop button ------------------------------------------------------------------
+// While a cell trains, the kernel's shell is busy and a comm message waits for the cell
+// to end. The kernel's CONTROL channel is read on a thread of its own, so a click opens
+// a short WebSocket to the Jupyter server hosting this page and sends one
+// kernel_info_request on channel "control" carrying {kmagic_stop: token}; the kernel
+// (kmagic/widgets/stop_route.py) ends training at the end of the running batch.
+// Where that cannot work (no Jupyter server page, a kernel this server does not run)
+// the button is disabled from the start and says why and what to do instead.
+
+const STOP_CURE = "Interrupt the kernel instead (■ in the toolbar, or I, I): training then stops at the end of the current batch and keeps its weights and history.";
+
+function jupyterPage() {
+  const node = document.getElementById("jupyter-config-data");
+  if (!node) return null;
+  try {
+    const cfg = JSON.parse(node.textContent || "{}");
+    const base = new URL(cfg.baseUrl || "/", window.location.href);
+    const ws = cfg.wsUrl ? new URL(cfg.wsUrl, window.location.href) : new URL(base.href);
+    if (!cfg.wsUrl) ws.protocol = base.protocol === "https:" ? "wss:" : "ws:";
+    return { base: base.href.replace(/\/?$/, "/"), ws: ws.href.replace(/\/?$/, "/"), token: cfg.token || "" };
+  } catch (err) {
+    return null;
+  }
+}
+
+function uuid() {
+  return (crypto.randomUUID && crypto.randomUUID()) || Math.random().toString(16).slice(2) + Date.now().toString(16);
+}
+
+// One kernel_info_request on the control channel; resolves when the kernel replies. The
+// socket then stays open until the running cell ends (its execute_request's idle status on
+// iopub), and calls onEnded: the button's state does not depend on the widget's comm.
+function sendStop(page, kernelId, token, onEnded) {
+  return new Promise((resolve, reject) => {
+    const session = uuid(), msgId = uuid();
+    const query = `session_id=${session}` + (page.token ? `&token=${encodeURIComponent(page.token)}` : "");
+    let socket;
+    try {
+      socket = new WebSocket(`${page.ws}api/kernels/${encodeURIComponent(kernelId)}/channels?${query}`);
+    } catch (err) {
+      reject(err);
+      return;
+    }
+    let answered = false;
+    let timer = setTimeout(() => { socket.close(); reject(new Error("no answer from the kernel within 10 s")); }, 10000);
+    socket.onopen = () => socket.send(JSON.stringify({
+      header: { msg_id: msgId, msg_type: "kernel_info_request", username: "kmagic", session, date: new Date().toISOString(), version: "5.3" },
+      parent_header: {}, metadata: {}, content: { kmagic_stop: token }, channel: "control", buffers: [],
+    }));
+    socket.onmessage = (event) => {
+      let msg = null;
+      try { msg = JSON.parse(event.data); } catch (err) { return; }
+      if (!msg || !msg.parent_header) return;
+      if (!answered && msg.channel === "control" && msg.parent_header.msg_id === msgId) {
+        answered = true;
+        clearTimeout(timer);
+        timer = setTimeout(() => socket.close(), 600000);
+        resolve();
+      } else if (answered && msg.channel === "iopub" && msg.header && msg.header.msg_type === "status"
+                 && msg.content && msg.content.execution_state === "idle" && msg.parent_header.msg_type === "execute_request") {
+        clearTimeout(timer);
+        socket.close();
+        onEnded();
+      }
+    };
+    socket.onerror = () => { clearTimeout(timer); if (!answered) reject(new Error("the connection to the kernel failed")); };
+    socket.onclose = (event) => { clearTimeout(timer); if (!answered) reject(new Error(`the connection closed (${event.code})`)); };
+  });
+}
+
+function stopControl(model, button, redraw) {
+  const note = el("div", "kmagic-stop-note");
+  note.style.display = "none";
+  let phase = "ready"; // ready | sending | sent | ended | unavailable
+  let why = "";
+  const page = jupyterPage();
+  const route = () => model.get("stop_route") || {};
+
+  function unavailable(reason) {
+    phase = "unavailable";
+    why = reason;
+    redraw();
+  }
+
+  function check() {
+    const r = route();
+    if (r.reason) return unavailable(r.reason);
+    if (!page) return unavailable("This front end is not a Jupyter server page, so the button cannot reach the kernel while a cell runs. " + STOP_CURE);
+    if (!r.kernel_id) return unavailable("This widget does not know its kernel. " + STOP_CURE);
+    phase = phase === "unavailable" ? "ready" : phase;
+    why = "";
+    const headers = page.token ? { Authorization: `token ${page.token}` } : {};
+    fetch(`${page.base}api/kernels/${encodeURIComponent(r.kernel_id)}`, { headers, credentials: "same-origin" })
+      .then((response) => {
+        if (response.status === 404) unavailable("This page's Jupyter server does not run the kernel that trains. " + STOP_CURE);
+      })
+      .catch(() => {}); // offline or blocked: keep the button; a failed click says so
+  }
+
+  button.addEventListener("click", () => {
+    const r = route();
+    if (phase !== "ready" || !page || !r.kernel_id) return;
+    phase = "sending";
+    redraw();
+    sendStop(page, r.kernel_id, r.token, () => { if (phase === "sent") { phase = "ended"; redraw(); } }).then(
+      () => { phase = "sent"; redraw(); },
+      (err) => { phase = "ready"; why = `The stop request did not arrive: ${err.message}. ${STOP_CURE}`; redraw(); },
+    );
+  });
+  model.on("change:stop_route", check);
+  check();
+
+  return {
+    note,
+    // Called from drawStatus with the training status.
+    show(status) {
+      const finished = !!(status && status.finished);
+      button.style.display = finished ? "none" : "";
+      const ended = phase === "ended"; // the cell ended, whether or not this widget's comm still updates it
+      const stopping = !finished && !ended && (phase === "sending" || phase === "sent" || !!model.get("stop_requested"));
+      button.disabled = finished || ended || stopping || phase === "unavailable";
+      button.textContent = ended ? "Stopped" : stopping ? "Stopping…" : "■ Stop";
+      button.title = phase === "unavailable" ? why : "End training at the end of the current batch, keeping weights and history";
+      note.textContent = why;
+      note.style.display = why && !finished ? "block" : "none";
+      if (finished && phase !== "unavailable") { phase = "ready"; why = ""; }
+    },
+    dispose() { model.off("change:stop_route", check); },
+  };
+}
+
 function render({ model, el: host }) {
   const data = { bx: [], by: {}, ex: [], ey: {}, lr: [] };
   let status = model.get("status") || {};
   let metrics = model.get("metrics") || [];
   const opts = { log: false, batches: true, smoothing: 0.6 };
-  let asked = false, pending = false, clicked = false;
+  let asked = false, pending = false;
 
   const root = el("div", "kmagic-dash");
   const head = el("div", "kmagic-head");
   const title = el("span", "kmagic-title", model.get("title") || "Training");
   const state = el("span", "kmagic-state");
   const stopBtn = el("button", "kmagic-stop", "■ Stop");
-  stopBtn.title = "End training at the end of the current batch, keeping weights and history";
   head.append(title, state, stopBtn);
+  const stopper = stopControl(model, stopBtn, schedule);
   const bar = el("div", "kmagic-bar");
   const fill = el("div", "kmagic-fill");
   bar.append(fill);
@@ -106,7 +237,7 @@ function render({ model, el: host }) {
   const legend = el("div", "kmagic-legend");
   legend.innerHTML = `<span style="color:${COLORS.batch}">━ train (per batch)</span> <span style="color:${COLORS.train}">━● train (epoch)</span> <span style="color:${COLORS.val}">━● validation</span> <span style="color:${COLORS.best}">┆ best epoch</span>`;
   const grid = el("div", "kmagic-grid");
-  root.append(head, bar, stats, noteLine, warn, controls, legend, grid, lrLine);
+  root.append(head, stopper.note, bar, stats, noteLine, warn, controls, legend, grid, lrLine);
   host.append(root);
 
   const charts = new Map();
@@ -178,12 +309,7 @@ function render({ model, el: host }) {
     } else if (!s.epochs) st = "waiting";
     state.textContent = st;
     root.classList.toggle("kmagic-done", !!s.finished);
-    // Once training has ended the button has nothing left to do: it goes away (also after a click).
-    stopBtn.style.display = s.finished ? "none" : "";
-    if (s.finished) clicked = false;
-    const stopping = !s.finished && (clicked || !!model.get("stop_requested"));
-    stopBtn.disabled = !!s.finished || stopping;
-    stopBtn.textContent = stopping ? "Stopping…" : "■ Stop";
+    stopper.show(s);
     const parts = [];
     if (s.epochs) parts.push(`epoch ${s.epoch}/${s.epochs}`);
     if (s.steps) parts.push(`step ${s.step}/${s.steps}`);
@@ -322,12 +448,6 @@ function render({ model, el: host }) {
     schedule();
   }
 
-  stopBtn.addEventListener("click", () => {
-    clicked = true;
-    stopBtn.disabled = true;
-    stopBtn.textContent = "Stopping…";
-    model.send({ type: "stop" });
-  });
   const onStatus = () => { status = model.get("status") || status; schedule(); };
   const onMetrics = () => { metrics = model.get("metrics") || metrics; schedule(); };
   model.on("msg:custom", onMessage);
@@ -347,6 +467,7 @@ function render({ model, el: host }) {
     model.off("change:stop_requested", schedule);
     model.off("change:note", schedule);
     if (observer) observer.disconnect();
+    stopper.dispose();
   };
 }
 

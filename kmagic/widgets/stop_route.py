@@ -1,0 +1,119 @@
+"""The Stop button's way into a busy kernel: a request on the kernel's CONTROL channel.
+
+While a cell trains, the kernel's shell thread is busy, so a widget's comm message
+(the shell channel, or a subshell that ipykernel 7 routes back to the busy shell) waits
+for the cell to end. ipykernel 6 and 7 both read the control channel on a thread of its
+own, even while a cell runs. So the dashboard's JavaScript, on a click, opens a short
+WebSocket to the Jupyter server (``api/kernels/<id>/channels``) and sends one
+``kernel_info_request`` on channel ``control`` whose content carries
+``{"kmagic_stop": <dashboard token>}``. :func:`install` wraps the kernel's control
+handler for that message type: it asks the dashboard to stop (which only sets flags;
+Keras ends ``fit`` at the end of the running batch), then answers as usual.
+
+Why ``kernel_info_request`` and not a message type of our own: the kernel publishes
+busy/idle around every control message, and the Jupyter server and JupyterLab/Notebook 7
+ignore that status only for the message types in the server's ``untracked_message_types``
+(``kernel_info_request`` is one; a new type would flip the status bar to "Idle" mid-cell).
+It is also in any deployment's ``allowed_message_types``.
+
+The kernel id comes from the kernel's connection file, which a Jupyter server names
+``kernel-<id>.json``. Where there is none (a terminal, VS Code, Colab), :func:`route`
+says why, and the button is disabled before any click.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import secrets
+import threading
+import weakref
+from pathlib import Path
+from typing import Any
+
+from kmagic.widgets.frontend import ipython
+
+#: The content key of a control-channel ``kernel_info_request`` that carries a click.
+STOP_KEY = "kmagic_stop"
+REASON = "Stop button"
+CURE = ("Interrupt the kernel instead (■ in the toolbar, or I, I): training then stops at the end of "
+        "the current batch and keeps its weights and history.")
+_KERNEL_FILE = re.compile(r"^kernel-([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\.json$")
+_MSG_TYPE = "kernel_info_request"
+
+_targets: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+_lock = threading.Lock()
+
+
+def kernel_id_from(connection_file: str | None) -> str | None:
+    """The Jupyter server's kernel id in a connection file's name (``kernel-<uuid>.json``), else None."""
+    if not connection_file:
+        return None
+    match = _KERNEL_FILE.match(Path(connection_file).name)
+    return match.group(1).lower() if match else None
+
+
+def _connection_file(kernel: Any) -> str | None:
+    with contextlib.suppress(Exception):
+        from ipykernel.connect import get_connection_file
+
+        return str(get_connection_file())
+    return getattr(kernel, "connection_file", None)
+
+
+def route(target: Any) -> dict[str, str]:
+    """Register ``target`` (an object with ``stop(reason)`` and ``running``) for clicks.
+
+    Returns the widget's ``stop_route`` trait: ``{"kernel_id", "token"}`` when a click
+    can reach this kernel mid-cell, else ``{"reason"}`` (why not, and the cure).
+    """
+    shell = ipython()
+    kernel = getattr(shell, "kernel", None) if shell is not None else None
+    handlers = getattr(kernel, "control_handlers", None)
+    if kernel is None or not isinstance(handlers, dict) or _MSG_TYPE not in handlers:
+        return {"reason": f"This kernel has no control channel kmagic can listen on. {CURE}"}
+    kernel_id = kernel_id_from(_connection_file(kernel))
+    if kernel_id is None:
+        return {"reason": f"This kernel was not started by a Jupyter server, so the button cannot reach it "
+                          f"while a cell runs. {CURE}"}
+    install(kernel)
+    token = secrets.token_hex(12)
+    with _lock:
+        _targets[token] = target
+    return {"kernel_id": kernel_id, "token": token}
+
+
+def forget(token: str | None) -> None:
+    """Stop listening for clicks on behalf of ``token``'s target."""
+    if token:
+        with _lock:
+            _targets.pop(token, None)
+
+
+def request_stop(token: Any) -> bool:
+    """What a click does (on the control thread): ask the target to stop. True if it was training."""
+    if not isinstance(token, str):
+        return False
+    with _lock:
+        target = _targets.get(token)
+    if target is None or not getattr(target, "running", False):
+        return False
+    target.stop(REASON)  # sets flags only; Keras ends fit at the end of the running batch
+    return True
+
+
+def install(kernel: Any) -> None:
+    """Wrap ``kernel``'s control handler for ``kernel_info_request`` (once per kernel)."""
+    handlers = kernel.control_handlers
+    original = handlers[_MSG_TYPE]
+    if getattr(original, "_kmagic_stop_route", False):
+        return
+
+    def kernel_info_or_stop(stream: Any, ident: Any, parent: dict[str, Any]) -> Any:
+        content = parent.get("content") if isinstance(parent, dict) else None
+        if isinstance(content, dict) and STOP_KEY in content:
+            request_stop(content[STOP_KEY])
+        return original(stream, ident, parent)  # the usual reply: the sender knows it arrived
+
+    kernel_info_or_stop._kmagic_stop_route = True  # type: ignore[attr-defined]
+    handlers[_MSG_TYPE] = kernel_info_or_stop
