@@ -27,6 +27,7 @@ import contextlib
 import re
 import secrets
 import threading
+import time
 import weakref
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ _MSG_TYPE = "kernel_info_request"
 
 _targets: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 _lock = threading.Lock()
+#: The last click this kernel received: ``{"at": time.time(), "stopped": bool}`` (for diagnosis).
+last_request: dict[str, Any] = {}
 
 
 def kernel_id_from(connection_file: str | None) -> str | None:
@@ -96,10 +99,11 @@ def request_stop(token: Any) -> bool:
         return False
     with _lock:
         target = _targets.get(token)
-    if target is None or not getattr(target, "running", False):
-        return False
-    target.stop(REASON)  # sets flags only; Keras ends fit at the end of the running batch
-    return True
+    stopped = target is not None and bool(getattr(target, "running", False))
+    if stopped:
+        target.stop(REASON)  # sets flags only; Keras ends fit at the end of the running batch
+    last_request.update(at=time.time(), stopped=stopped)
+    return stopped
 
 
 def install(kernel: Any) -> None:
