@@ -123,6 +123,7 @@ class Dashboard(TrainingRecorder):
         self.bytes_sent = 0
         self.messages_sent = 0
         self._cursor = Cursor()
+        self._stop_token: str | None = None
         self._guard_shell: Any = None
         self._printed_header = False
 
@@ -162,6 +163,10 @@ class Dashboard(TrainingRecorder):
 
     def on_finished(self) -> None:
         self._remove_interrupt_guard()
+        if self._stop_token is not None:
+            from kmagic.widgets import stop_route
+
+            stop_route.training_ended(self._stop_token)
         if not self.show:
             return
         self.confusion = self._confusion_matrix()
@@ -182,10 +187,10 @@ class Dashboard(TrainingRecorder):
     # -- widget ------------------------------------------------------------------
 
     def _start_widget(self) -> None:
+        from kmagic.widgets import stop_route
+
         if self.widget is None:
             from IPython.display import display
-
-            from kmagic.widgets import stop_route
 
             self.widget = DashboardWidget(title=self.title or self._default_title(),
                                           stop_route=stop_route.route(self))
@@ -193,6 +198,8 @@ class Dashboard(TrainingRecorder):
             display(self.widget)
         else:
             self.widget.stop_requested = False
+        self._stop_token = self.widget.stop_route.get("token")
+        stop_route.training_started(self._stop_token)  # the kernel looks busy until on_finished
 
     def _on_widget_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None

@@ -16,6 +16,13 @@ ignore that status only for the message types in the server's ``untracked_messag
 (``kernel_info_request`` is one; a new type would flip the status bar to "Idle" mid-cell).
 It is also in any deployment's ``allowed_message_types``.
 
+Other control requests still flip the status to "idle" mid-cell: a Notebook 7 file-browser
+tab closing the widget comms makes JupyterLab's services create and delete kernel
+subshells (``create_subshell_request`` and ``delete_subshell_request`` are not in that
+list), and extensions poll with ``usage_request``. So while a fit with a registered
+dashboard runs, every control ``idle`` is followed at once by a ``busy`` for the running
+``execute_request`` (:func:`training_started` / :func:`training_ended`).
+
 The kernel id comes from the kernel's connection file, which a Jupyter server names
 ``kernel-<id>.json``. Where there is none (a terminal, VS Code, Colab), :func:`route`
 says why, and the button is disabled before any click.
@@ -44,6 +51,7 @@ _MSG_TYPE = "kernel_info_request"
 
 _targets: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 _lock = threading.Lock()
+_running: dict[str, Any] = {}  # token -> the execute_request whose fit is running
 #: The last click this kernel received: ``{"at": time.time(), "stopped": bool}`` (for diagnosis).
 last_request: dict[str, Any] = {}
 
@@ -93,6 +101,25 @@ def forget(token: str | None) -> None:
             _targets.pop(token, None)
 
 
+def training_started(token: str | None) -> None:
+    """``token``'s fit runs (called on the fit's thread): the kernel must look busy until it ends."""
+    shell = ipython()
+    kernel = getattr(shell, "kernel", None) if shell is not None else None
+    if not token or kernel is None or not hasattr(kernel, "get_parent"):
+        return
+    try:
+        parent = kernel.get_parent("shell")
+    except Exception:  # an unusual kernel: no status to repair
+        return
+    with _lock:
+        _running[token] = parent
+
+
+def training_ended(token: str | None) -> None:
+    with _lock:
+        _running.pop(token or "", None)
+
+
 def request_stop(token: Any) -> bool:
     """What a click does (on the control thread): ask the target to stop. True if it was training."""
     if not isinstance(token, str):
@@ -121,3 +148,15 @@ def install(kernel: Any) -> None:
 
     kernel_info_or_stop._kmagic_stop_route = True  # type: ignore[attr-defined]
     handlers[_MSG_TYPE] = kernel_info_or_stop
+    publish_status = getattr(kernel, "_publish_status", None)
+    if callable(publish_status):
+
+        def publish_status_busy_while_training(status: str, channel: str, parent: Any = None) -> None:
+            publish_status(status, channel, parent)
+            if status == "idle" and channel == "control":
+                with _lock:  # training_ended waits: no "busy" can follow the cell's own "idle"
+                    running = list(_running.values())[-1:]
+                    for execute_request in running:
+                        publish_status("busy", "shell", execute_request)
+
+        kernel._publish_status = publish_status_busy_while_training

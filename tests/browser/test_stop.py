@@ -57,8 +57,21 @@ _PAGE_STATUS_JS = """() => {
   const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
   return kernel ? kernel.status : null;
 }"""
-_INSERT_CELLS_JS = """(sources) => {
+# Records every status message the page's kernel connection receives, with what it answers.
+_RECORD_STATUS_JS = """() => {
+  const w = window.jupyterapp.shell.currentWidget;
+  const kernel = w.sessionContext.session.kernel;
+  window.kmagicStatusLog = [];
+  kernel.iopubMessage.connect((_, msg) => {
+    if (msg.header.msg_type === "status") window.kmagicStatusLog.push(
+      [performance.now(), msg.content.execution_state, msg.parent_header.msg_type || "", msg.parent_header.subshell_id || ""]);
+  });
+  return kernel.id;
+}"""
+_INSERT_CELLS_JS = """async (sources) => {
   const panel = window.jupyterapp.shell.currentWidget;
+  await panel.context.ready;  // the file's content is in: inserted cells are not replaced by it
+  await panel.sessionContext.ready;
   panel.content.model.sharedModel.insertCells(0, sources.map((source) => ({cell_type: "code", source})));
 }"""
 
@@ -103,6 +116,7 @@ def page(request: pytest.FixtureRequest, server: Any, browser: Any) -> Any:
     target.wait_for_function(f"document.querySelectorAll('.jp-Notebook .jp-Cell').length >= {len(CELLS)}",
                              timeout=60_000)
     _wait_for_page_status(target, "idle", timeout=120)
+    target.kernel_id = target.evaluate(_RECORD_STATUS_JS)  # type: ignore[attr-defined]
     yield target
     page.context.close()
 
@@ -116,9 +130,9 @@ def _wait_for_page_status(page: Any, state: str, timeout: float) -> None:
     raise AssertionError(f"the page's kernel never became {state!r} (now {page.evaluate(_PAGE_STATUS_JS)!r})")
 
 
-def _server_states(app: Any) -> list[str]:
-    with urllib.request.urlopen(f"{app.url}api/kernels?token={app.token}", timeout=5) as response:
-        return [kernel.get("execution_state", "") for kernel in json.load(response)]
+def _server_state(app: Any, kernel_id: str) -> str:
+    with urllib.request.urlopen(f"{app.url}api/kernels/{kernel_id}?token={app.token}", timeout=5) as response:
+        return str(json.load(response).get("execution_state", ""))
 
 
 def _stats(page: Any, index: int) -> str:
@@ -131,10 +145,10 @@ def _stop_mid_fit(page: Any, server: Any, index: int, artifacts: Path, name: str
     dash = cell(page, index).locator(".kmagic-dash").first
     dash.wait_for(timeout=90_000)
     button = dash.locator(".kmagic-stop")
-    samples: list[tuple[float, str | None, list[str]]] = []
+    samples: list[tuple[float, str | None, str]] = []
 
     def sample() -> None:
-        samples.append((time.monotonic(), page.evaluate(_PAGE_STATUS_JS), _server_states(server)))
+        samples.append((time.monotonic(), page.evaluate(_PAGE_STATUS_JS), _server_state(server, page.kernel_id)))
 
     # Training runs: wait for the dashboard to show two different progress lines.
     seen: set[str] = set()
@@ -165,8 +179,10 @@ def _stop_mid_fit(page: Any, server: Any, index: int, artifacts: Path, name: str
     # Busy for the whole run: every sample up to 1 s before the cell's end (the end's own
     # idle may reach the page before the prompt changes).
     during = [(at - clicked, mine, theirs) for at, mine, theirs in samples if at < done - 1.0]
-    not_busy = [s for s in during if s[1] != "busy" or any(state != "busy" for state in s[2])]
-    assert during and not not_busy, f"the kernel was reported idle mid-fit (s after click, page, server): {not_busy}"
+    not_busy = [s for s in during if s[1] != "busy" or s[2] != "busy"]
+    log = page.evaluate("window.kmagicStatusLog.splice(0)")
+    assert during and not not_busy, (f"the kernel was reported idle mid-fit (s after click, page, server): "
+                                     f"{not_busy}\nstatus messages (ms, state, parent type, subshell): {log}")
     # The button never stays "Stopping…": training ended, so it is gone or says so.
     page.wait_for_function("(b) => b.offsetParent === null || b.textContent !== 'Stopping…'",
                            arg=button.element_handle(), timeout=15_000)
