@@ -160,3 +160,11 @@ def install(kernel: Any) -> None:
                         publish_status("busy", "shell", execute_request)
 
         kernel._publish_status = publish_status_busy_while_training
+        shell = getattr(kernel, "shell", None)
+        if shell is not None:  # a fit that never reported its end cannot keep a finished cell "busy"
+            shell.events.register("post_execute", _cell_ended)
+
+
+def _cell_ended() -> None:
+    with _lock:
+        _running.clear()
