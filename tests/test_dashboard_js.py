@@ -58,7 +58,23 @@ def check_message(message: dict[str, Any], schema: dict[str, Any], direction: st
             assert len(values) == len(part["x"]), f"points.{kind}.y.{name} not aligned with x"
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><style>{css}</style></head>
-<body style="width:1000px"><div id="host"></div>
+<body style="width:1000px"><div id="host"></div>{config}
+<script>
+// The Jupyter server's kernel WebSocket, played by the page: records what the Stop button
+// sends and answers each request on its channel, as the kernel does.
+window.sockets = [];
+window.WebSocket = class {{
+  constructor(url) {{ this.url = url; this.sent = []; window.sockets.push(this); setTimeout(() => this.onopen(), 0); }}
+  send(data) {{
+    const msg = JSON.parse(data);
+    this.sent.push(msg);
+    const reply = {{channel: msg.channel, header: {{msg_type: "kernel_info_reply"}}, parent_header: msg.header, content: {{}}}};
+    setTimeout(() => this.onmessage({{data: JSON.stringify(reply)}}), 0);
+  }}
+  close() {{ this.closed = true; }}
+}};
+window.fetch = async () => ({{status: 200}});
+</script>
 <script type="module">
 import widget from "./dashboard.js";
 const handlers = {{}};
@@ -107,11 +123,57 @@ def test_recorded_messages_follow_the_documented_schema(comms: list) -> None:
     check_fields(dict(dash.widget.status), schema["status"], "widget state status")
     source = (STATIC / "dashboard.js").read_text()
     sent = set(re.findall(r'model\.send\(\{ type: "(\w+)" \}\)', source))
-    assert sent == set(schema["view to kernel"])
+    assert sent == set(schema["view to kernel"]) - {"stop"}  # the button uses the control channel instead
     handled = set(re.findall(r'msg\.type === "(\w+)"', source)) | {"update"}
     assert handled == set(schema["kernel to view"])
     read = set(re.findall(r"\b(?:s|status)\.([a-z_]+)\b", source))
     assert read and read <= set(schema["status"]), read - set(schema["status"])
+
+
+JUPYTER_CONFIG = ('<script id="jupyter-config-data" type="application/json">'
+                  '{"baseUrl": "http://127.0.0.1:8888/lab-base/", "wsUrl": "", "token": "s3cret"}</script>')
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_stop_button_says_why_it_cannot_work_before_a_click(tmp_path: Path) -> None:
+    """No Jupyter server page (VS Code, Colab), or a kernel without a route: disabled, with reason and cure."""
+    from playwright.sync_api import sync_playwright
+
+    shutil.copy(STATIC / "dashboard.js", tmp_path / "dashboard.js")
+    cases = {
+        "no-server-page": ({"kernel_id": "0c8d6e62-5b1c-4e0e-9d7a-2f1f3c1a7b10", "token": "t"}, "", "not a Jupyter server page"),
+        "no-route": ({"reason": "This kernel was not started by a Jupyter server. Interrupt the kernel instead."},
+                     JUPYTER_CONFIG, "not started by a Jupyter server"),
+    }
+    for name, (route, config, _why) in cases.items():
+        state = {"title": "t", "status": {"epochs": 5, "epoch": 1}, "metrics": [], "stop_requested": False,
+                 "note": "", "stop_route": route}
+        (tmp_path / f"{name}.html").write_text(PAGE.format(css=(STATIC / "dashboard.css").read_text(),
+                                                           state=json.dumps(state), config=config))
+    seen: dict[str, dict[str, Any]] = {}
+
+    def drive() -> None:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking",
+                                                                          "--allow-file-access-from-files"])
+            page = browser.new_page()
+            for name in cases:
+                page.goto((tmp_path / f"{name}.html").as_uri())
+                page.wait_for_function("window.ready === true", timeout=10_000)
+                page.wait_for_timeout(100)
+                page.click(".kmagic-stop", force=True)  # a click on the disabled button does nothing
+                seen[name] = {"disabled": page.is_disabled(".kmagic-stop"), "text": page.inner_text(".kmagic-stop"),
+                              "title": page.get_attribute(".kmagic-stop", "title"),
+                              "note": page.inner_text(".kmagic-stop-note"), "sockets": page.evaluate("window.sockets.length")}
+            browser.close()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(drive).result()
+    for name, (_route, _config, why) in cases.items():
+        got = seen[name]
+        assert got["disabled"] and got["text"] == "■ Stop" and got["sockets"] == 0, (name, got)
+        assert why in got["title"] and why in got["note"] and "Interrupt the kernel" in got["note"], (name, got)
 
 
 @pytest.mark.slow
@@ -122,9 +184,10 @@ def test_dashboard_javascript_draws_and_sends_stop(tmp_path: Path, comms: list) 
 
     messages, dash = _messages()
     shutil.copy(STATIC / "dashboard.js", tmp_path / "dashboard.js")
-    state = {"title": "Training test", "status": {}, "metrics": [], "stop_requested": False, "note": ""}
+    state = {"title": "Training test", "status": {}, "metrics": [], "stop_requested": False, "note": "",
+             "stop_route": {"kernel_id": "0c8d6e62-5b1c-4e0e-9d7a-2f1f3c1a7b10", "token": "t0k3n"}}
     (tmp_path / "index.html").write_text(PAGE.format(css=(STATIC / "dashboard.css").read_text(),
-                                                     state=json.dumps(state)))
+                                                     state=json.dumps(state), config=JUPYTER_CONFIG))
     errors: list[str] = []
 
     def drive() -> None:
@@ -155,10 +218,19 @@ def test_dashboard_javascript_draws_and_sends_stop(tmp_path: Path, comms: list) 
                 const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
                 let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; })""")
             assert all(n > 500 for n in inked), inked
-            # The Stop button sends exactly what the kernel handles.
+            # The Stop button sends exactly what the kernel handles: a kernel_info_request on the
+            # control channel of its kernel's WebSocket, carrying the dashboard's token.
             page.click(".kmagic-stop")
-            assert page.evaluate("window.sent")[-1] == {"type": "stop"}
             assert page.is_disabled(".kmagic-stop")
+            page.wait_for_function("window.sockets.length === 1 && window.sockets[0].sent.length === 1")
+            socket = page.evaluate("({url: window.sockets[0].url, sent: window.sockets[0].sent})")
+            assert socket["url"].startswith("ws://127.0.0.1:8888/lab-base/api/kernels/0c8d6e62-5b1c-4e0e-9d7a-2f1f3c1a7b10"
+                                            "/channels?session_id="), socket["url"]
+            assert socket["url"].endswith("&token=s3cret"), socket["url"]
+            (request,) = socket["sent"]
+            assert request["channel"] == "control" and request["header"]["msg_type"] == "kernel_info_request"
+            assert request["content"] == {"kmagic_stop": "t0k3n"}
+            assert {"type": "stop"} not in page.evaluate("window.sent")  # no comm message: it would wait
             # A redraw before the kernel acknowledged the click keeps the button in its "Stopping…" state;
             # then the kernel has it (stop_requested), still "Stopping…" until training ends.
             page.evaluate("(m) => window.feed(m)", messages[half])

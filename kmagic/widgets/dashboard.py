@@ -33,52 +33,6 @@ STATIC = Path(__file__).parent / "static"
 __all__ = ["Dashboard", "DashboardWidget", "confusion_matrix_of", "detect_frontend", "fit_async"]
 
 
-def _kernel_polls() -> bool:
-    """Whether front-end events can be pumped from inside a running cell (ipykernel < 7)."""
-    shell = _ipython()
-    if shell is None or getattr(shell, "kernel", None) is None:
-        return False
-    try:
-        import ipykernel
-    except ImportError:  # pragma: no cover
-        return False
-    major = int(str(getattr(ipykernel, "__version__", "0")).split(".")[0] or 0)
-    return major < 7 and threading.current_thread() is threading.main_thread()
-
-
-class _EventPump:
-    """Process front-end events (a Stop click) while the cell runs: jupyter-ui-poll on ipykernel 6."""
-
-    def __init__(self) -> None:
-        from jupyter_ui_poll import ui_events
-
-        self._kernel = _ipython().kernel
-        self._context = ui_events()
-        self._poll = self._context.__enter__()
-
-    def _pending(self) -> int:
-        """Messages waiting on the shell channel (a cheap check, so idle refreshes cost ~nothing)."""
-        kernel = self._kernel
-        try:
-            stream = getattr(kernel, "shell_stream", None)
-            if stream is not None:
-                stream.flush()
-            return int(kernel.msg_queue.qsize())
-        except Exception:  # a kernel without these internals: poll anyway
-            return 1
-
-    def poll(self, limit: int = 10) -> None:
-        if self._poll is not None:
-            waiting = self._pending()
-            if waiting:
-                self._poll(min(waiting, limit))
-
-    def close(self) -> None:
-        if self._poll is not None:
-            self._poll = None
-            self._context.__exit__(None, None, None)
-
-
 # -- the widget ----------------------------------------------------------------------
 
 
@@ -97,6 +51,8 @@ def _widget_class() -> type:
         stop_requested = traitlets.Bool(False).tag(sync=True)
         note = traitlets.Unicode("").tag(sync=True)
         compare = traitlets.List(traitlets.Dict()).tag(sync=True)  # earlier runs, drawn faded (runs_view)
+        # How a click reaches the busy kernel (kmagic.widgets.stop_route): {kernel_id, token} or {reason}.
+        stop_route = traitlets.Dict().tag(sync=True)
 
     return DashboardWidget
 
@@ -177,7 +133,7 @@ class Dashboard(TrainingRecorder):
         self.bytes_sent = 0
         self.messages_sent = 0
         self._cursor = Cursor()
-        self._pump: _EventPump | None = None
+        self._stop_token: str | None = None
         self._guard_shell: Any = None
         self._display: Any = None
         self._printed_header = False
@@ -197,8 +153,6 @@ class Dashboard(TrainingRecorder):
     def on_refresh(self) -> None:
         if self.widget is not None:
             self._send_update()
-        if self._pump is not None:
-            self._pump.poll(10)
 
     def on_nan(self) -> None:
         if self.mode == "text":
@@ -213,8 +167,6 @@ class Dashboard(TrainingRecorder):
     def on_epoch_recorded(self, epoch: int) -> None:
         if self.widget is not None:
             self._send_update(state=True)
-            if self._pump is not None:
-                self._pump.poll(10)
         elif self.mode == "text":
             print(self._epoch_line(epoch), flush=True)
         if self._stop_reason is not None and self.model is not None:
@@ -222,9 +174,10 @@ class Dashboard(TrainingRecorder):
 
     def on_finished(self) -> None:
         self._remove_interrupt_guard()
-        if self._pump is not None:
-            self._pump.close()
-            self._pump = None
+        if self._stop_token is not None:
+            from kmagic.widgets import stop_route
+
+            stop_route.training_ended(self._stop_token)
         if self.show:
             self.confusion = self._confusion_matrix()
             if self.widget is not None:
@@ -296,22 +249,19 @@ class Dashboard(TrainingRecorder):
     # -- widget ------------------------------------------------------------------
 
     def _start_widget(self) -> None:
+        from kmagic.widgets import stop_route
+
         if self.widget is None:
             from IPython.display import display
 
-            self.widget = DashboardWidget(title=self.title or self._default_title(), compare=self._compare_series())
+            self.widget = DashboardWidget(title=self.title or self._default_title(), compare=self._compare_series(),
+                                          stop_route=stop_route.route(self))
             self.widget.on_msg(self._on_widget_msg)
             self._display = display(self._bundle(), raw=True, display_id=True)
         else:
             self.widget.stop_requested = False
-        if _kernel_polls():
-            try:
-                self._pump = _EventPump()
-            except Exception:  # an unusual kernel: the button then acts after the cell
-                self._pump = None
-        elif threading.current_thread() is threading.main_thread() and _ipython() is not None:
-            self.widget.note = ("This kernel (ipykernel 7+) handles the Stop button only after the cell: "
-                                "interrupt the kernel, or train with `await kmagic.widgets.dashboard.fit_async(...)`.")
+        self._stop_token = self.widget.stop_route.get("token")
+        stop_route.training_started(self._stop_token)  # the kernel looks busy until on_finished
 
     def _compare_series(self) -> list[dict[str, Any]]:
         from kmagic.widgets.runs_view import compare_series
@@ -561,12 +511,11 @@ def _json_safe(value: Any) -> Any:
 async def fit_async(model: Any, *args: Any, callbacks: list[Any] | None = None, poll_interval: float = 0.05,
                     **kwargs: Any) -> Any:
     """``await fit_async(model, x, y, callbacks=[Dashboard()])``: fit in a worker thread
-    while the cell awaits, so the kernel handles the Stop button meanwhile.
+    while the cell awaits, so the kernel can run other requests (widget controls) meanwhile.
 
-    This is the route for ipykernel 7 (where events cannot be pumped from a busy
-    cell); on ipykernel 6 it pumps the events from the awaiting cell. A kernel
-    interrupt stops training at the end of the current batch, keeping weights
-    and history, then re-raises.
+    The Stop button does not need this (it reaches the kernel on its control channel,
+    see :mod:`kmagic.widgets.stop_route`). A kernel interrupt stops training at the end
+    of the current batch, keeping weights and history, then re-raises.
     """
     import asyncio
 
@@ -580,27 +529,10 @@ async def fit_async(model: Any, *args: Any, callbacks: list[Any] | None = None, 
 
     thread = threading.Thread(target=contextvars.copy_context().run, args=(work,), daemon=True)
     recorders = [cb for cb in callbacks or [] if isinstance(cb, TrainingRecorder)]
-    pump = None
-    if _ipython() is not None:
-        try:
-            import ipykernel
-
-            if int(ipykernel.__version__.split(".")[0]) < 7:
-                from jupyter_ui_poll import ui_events
-
-                pump = ui_events()
-        except ImportError:  # pragma: no cover
-            pump = None
     thread.start()
     try:
-        if pump is not None:
-            async with pump as poll:
-                while thread.is_alive():
-                    await poll(10)
-                    await asyncio.sleep(poll_interval)
-        else:
-            while thread.is_alive():
-                await asyncio.sleep(poll_interval)
+        while thread.is_alive():
+            await asyncio.sleep(poll_interval)
     except (KeyboardInterrupt, asyncio.CancelledError):
         for recorder in recorders:
             recorder.stop("interrupted (kernel interrupt)")

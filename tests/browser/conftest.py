@@ -141,12 +141,13 @@ class JupyterApp:
         path = "lab/tree" if self.frontend == "lab" else "notebooks"
         return f"{self.url}{path}/{name}?token={self.token}"
 
-    def write_notebook(self, name: str, cells: list[tuple[str, str]]) -> None:
+    def write_notebook(self, name: str, cells: list[tuple[str, str]], kernel: str = "python3",
+                       display_name: str = "Python 3 (ipykernel)") -> None:
         """Write ``name`` into the server's root: ``cells`` are ``(cell_type, source)`` pairs."""
         nb = {
             "cells": [_cell(kind, source) for kind, source in cells],
             "metadata": {
-                "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+                "kernelspec": {"display_name": display_name, "language": "python", "name": kernel},
                 "language_info": {"name": "python"},
             },
             "nbformat": 4,
@@ -185,6 +186,24 @@ def _wait_for_server(app: JupyterApp, timeout: float = 90) -> None:
     raise RuntimeError(f"Jupyter server did not answer within {timeout}s:\n{app.log_text()[-4000:]}")
 
 
+#: The second kernel of the tests: ipykernel 7.4 (``make kernel-k7`` builds .venv-k7).
+K7_PYTHON = Path(os.environ.get("KMAGIC_IPYKERNEL7_PYTHON") or REPO / ".venv-k7" / "bin" / "python")
+K7_KERNEL, K7_DISPLAY = "kmagic-k7", "Python 3 (ipykernel 7)"
+
+
+def register_k7_kernel(data: Path) -> bool:
+    """Add the kernelspec ``kmagic-k7`` to a Jupyter data dir, if the ipykernel 7 environment exists."""
+    if not K7_PYTHON.exists():
+        return False
+    spec = data / "kernels" / K7_KERNEL
+    spec.mkdir(parents=True, exist_ok=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [str(K7_PYTHON), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": K7_DISPLAY, "language": "python",
+    }))
+    return True
+
+
 def start_jupyter(frontend: str, base: Path, extension: Path) -> JupyterApp:
     """Start JupyterLab (``lab``) or Notebook 7 (``notebook``) with everything in ``base``."""
     root, config, data, runtime, ipython = (base / name for name in ("root", "config", "data", "runtime", "ipython"))
@@ -195,7 +214,9 @@ def start_jupyter(frontend: str, base: Path, extension: Path) -> JupyterApp:
     (data / "labextensions" / EXTENSION_NAME).symlink_to(extension, target_is_directory=True)
     (config / "labconfig" / "page_config.json").write_text(json.dumps({
         "disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True},
+        "exposeAppInBrowser": True,  # window.jupyterapp: the tests read the kernel status the page shows
     }))
+    register_k7_kernel(data)
     token = secrets.token_hex(16)
     port = _free_port()
     env = dict(

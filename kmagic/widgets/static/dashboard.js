@@ -1,7 +1,7 @@
 // kmagic training dashboard: an anywidget ESM module, no imports, no network.
 // The messages between kernel and view are listed in docs/dashboard.md ("Messages"):
 // the kernel sends only new points ({type: "update"}); a new view asks for
-// everything once ({type: "sync"}) and gets {type: "reset"}. The Stop button sends {type: "stop"}.
+// everything once ({type: "sync"}) and gets {type: "reset"}. The Stop button: see stopControl.
 //
 // Parts: createStore (message protocol and state), createLayout (DOM), renderStatus
 // (status bar), createStopButton (the Stop button), drawChart (one canvas), themeColors and
@@ -291,27 +291,144 @@ function renderStatus(ui, s, note, lr) {
 
 // -- the Stop button ---------------------------------------------------------------------
 
-// The Stop button: sends {type: "stop"}; says "Stopping…" from the click until training ends,
-// then goes away. `update(status)` is called on every redraw.
-function createStopButton(model) {
-  const button = el("button", "kmagic-stop", "■ Stop");
-  button.title = "End training at the end of the current batch, keeping weights and history";
-  let clicked = false;
-  const update = (s) => {
-    // Once training has ended the button has nothing left to do: it goes away (also after a click).
-    button.style.display = s.finished ? "none" : "";
-    if (s.finished) clicked = false;
-    const stopping = !s.finished && (clicked || !!model.get("stop_requested"));
-    button.disabled = !!s.finished || stopping;
-    button.textContent = stopping ? "Stopping…" : "■ Stop";
-  };
-  button.addEventListener("click", () => {
-    clicked = true;
-    button.disabled = true;
-    button.textContent = "Stopping…";
-    model.send({ type: "stop" });
+// ---- The Stop button ------------------------------------------------------------------
+// While a cell trains, the kernel's shell is busy and a comm message waits for the cell
+// to end. The kernel's CONTROL channel is read on a thread of its own, so a click opens
+// a short WebSocket to the Jupyter server hosting this page and sends one
+// kernel_info_request on channel "control" carrying {kmagic_stop: token}; the kernel
+// (kmagic/widgets/stop_route.py) ends training at the end of the running batch.
+// Where that cannot work (no Jupyter server page, a kernel this server does not run)
+// the button is disabled from the start and says why and what to do instead.
+
+const STOP_CURE = "Interrupt the kernel instead (■ in the toolbar, or I, I): training then stops at the end of the current batch and keeps its weights and history.";
+
+function jupyterPage() {
+  const node = document.getElementById("jupyter-config-data");
+  if (!node) return null;
+  try {
+    const cfg = JSON.parse(node.textContent || "{}");
+    const base = new URL(cfg.baseUrl || "/", window.location.href);
+    const ws = cfg.wsUrl ? new URL(cfg.wsUrl, window.location.href) : new URL(base.href);
+    if (!cfg.wsUrl) ws.protocol = base.protocol === "https:" ? "wss:" : "ws:";
+    return { base: base.href.replace(/\/?$/, "/"), ws: ws.href.replace(/\/?$/, "/"), token: cfg.token || "" };
+  } catch (err) {
+    return null;
+  }
+}
+
+function uuid() {
+  return (crypto.randomUUID && crypto.randomUUID()) || Math.random().toString(16).slice(2) + Date.now().toString(16);
+}
+
+// One kernel_info_request on the control channel; resolves when the kernel replies. The
+// socket then stays open until the running cell ends (its execute_request's idle status on
+// iopub), and calls onEnded: the button's state does not depend on the widget's comm.
+function sendStop(page, kernelId, token, onEnded) {
+  return new Promise((resolve, reject) => {
+    const session = uuid(), msgId = uuid();
+    const query = `session_id=${session}` + (page.token ? `&token=${encodeURIComponent(page.token)}` : "");
+    let socket;
+    try {
+      socket = new WebSocket(`${page.ws}api/kernels/${encodeURIComponent(kernelId)}/channels?${query}`);
+    } catch (err) {
+      reject(err);
+      return;
+    }
+    let answered = false;
+    let timer = setTimeout(() => { socket.close(); reject(new Error("no answer from the kernel within 10 s")); }, 10000);
+    socket.onopen = () => socket.send(JSON.stringify({
+      header: { msg_id: msgId, msg_type: "kernel_info_request", username: "kmagic", session, date: new Date().toISOString(), version: "5.3" },
+      parent_header: {}, metadata: {}, content: { kmagic_stop: token }, channel: "control", buffers: [],
+    }));
+    socket.onmessage = (event) => {
+      let msg = null;
+      try { msg = JSON.parse(event.data); } catch (err) { return; }
+      if (!msg || !msg.parent_header) return;
+      if (!answered && msg.channel === "control" && msg.parent_header.msg_id === msgId) {
+        answered = true;
+        clearTimeout(timer);
+        timer = setTimeout(() => socket.close(), 600000);
+        resolve();
+      } else if (answered && msg.channel === "iopub" && msg.header && msg.header.msg_type === "status"
+                 && msg.content && msg.content.execution_state === "idle" && msg.parent_header.msg_type === "execute_request") {
+        clearTimeout(timer);
+        socket.close();
+        onEnded();
+      }
+    };
+    socket.onerror = () => { clearTimeout(timer); if (!answered) reject(new Error("the connection to the kernel failed")); };
+    socket.onclose = (event) => { clearTimeout(timer); if (!answered) reject(new Error(`the connection closed (${event.code})`)); };
   });
-  return { node: button, update, events: ["change:stop_requested"] };
+}
+
+function stopControl(model, button, redraw) {
+  const note = el("div", "kmagic-stop-note");
+  note.style.display = "none";
+  let phase = "ready"; // ready | sending | sent | ended | unavailable
+  let why = "";
+  const page = jupyterPage();
+  const route = () => model.get("stop_route") || {};
+
+  function unavailable(reason) {
+    phase = "unavailable";
+    why = reason;
+    redraw();
+  }
+
+  function check() {
+    const r = route();
+    if (r.reason) return unavailable(r.reason);
+    if (!page) return unavailable("This front end is not a Jupyter server page, so the button cannot reach the kernel while a cell runs. " + STOP_CURE);
+    if (!r.kernel_id) return unavailable("This widget does not know its kernel. " + STOP_CURE);
+    phase = phase === "unavailable" ? "ready" : phase;
+    why = "";
+    const headers = page.token ? { Authorization: `token ${page.token}` } : {};
+    fetch(`${page.base}api/kernels/${encodeURIComponent(r.kernel_id)}`, { headers, credentials: "same-origin" })
+      .then((response) => {
+        if (response.status === 404) unavailable("This page's Jupyter server does not run the kernel that trains. " + STOP_CURE);
+      })
+      .catch(() => {}); // offline or blocked: keep the button; a failed click says so
+  }
+
+  button.addEventListener("click", () => {
+    const r = route();
+    if (phase !== "ready" || !page || !r.kernel_id) return;
+    phase = "sending";
+    redraw();
+    sendStop(page, r.kernel_id, r.token, () => { if (phase === "sent") { phase = "ended"; redraw(); } }).then(
+      () => { phase = "sent"; redraw(); },
+      (err) => { phase = "ready"; why = `The stop request did not arrive: ${err.message}. ${STOP_CURE}`; redraw(); },
+    );
+  });
+  model.on("change:stop_route", check);
+  check();
+
+  return {
+    note,
+    // Called from drawStatus with the training status.
+    show(status) {
+      const finished = !!(status && status.finished);
+      button.style.display = finished ? "none" : "";
+      const ended = phase === "ended"; // the cell ended, whether or not this widget's comm still updates it
+      const stopping = !finished && !ended && (phase === "sending" || phase === "sent" || !!model.get("stop_requested"));
+      button.disabled = finished || ended || stopping || phase === "unavailable";
+      button.textContent = ended ? "Stopped" : stopping ? "Stopping…" : "■ Stop";
+      button.title = phase === "unavailable" ? why : "End training at the end of the current batch, keeping weights and history";
+      note.textContent = why;
+      note.style.display = why && !finished ? "block" : "none";
+      if (finished && phase !== "unavailable") { phase = "ready"; why = ""; }
+    },
+    dispose() { model.off("change:stop_route", check); },
+  };
+}
+
+// The Stop button for the layout: the button, its note (why it is disabled, or what failed),
+// `update(status)` on every redraw, the model events that change it, and `dispose()`.
+function createStopButton(model, redraw) {
+  const button = el("button", "kmagic-stop", "■ Stop");
+  const control = stopControl(model, button, redraw);
+  return { node: button, note: control.note, update: (s) => control.show(s), events: ["change:stop_requested"],
+           dispose: control.dispose };
 }
 
 // -- chart drawing -----------------------------------------------------------------------
@@ -448,8 +565,9 @@ function render({ model, el: host }) {
     requestAnimationFrame(() => { pending = false; draw(); });
   };
   const ui = createLayout(host, model, opts, schedule);
-  const stop = createStopButton(model);
+  const stop = createStopButton(model, () => schedule());
   ui.head.append(stop.node);
+  ui.head.after(stop.note);
 
   function draw() {
     const s = store.status || {};
@@ -478,6 +596,7 @@ function render({ model, el: host }) {
     for (const [ev, f] of events) model.off(ev, f);
     if (observer) observer.disconnect();
     unwatch();
+    stop.dispose();
   };
 }
 
