@@ -203,7 +203,7 @@ def _usage_error(parser: argparse.ArgumentParser, message: str, expanded: Expand
         column = expanded.column_of(word)
         return KmagicUsageError(text, 1, column, source=expanded.source, width=len(word), hint=hint)
     usage = " ".join(parser.format_usage().replace("::", " ").split()).removeprefix("usage: ")
-    return KmagicUsageError(f"%{parser.prog}: {message}", 1, 1, source=expanded.source or None,
+    return KmagicUsageError(f"%{parser.prog}: {message}", source=expanded.source or None,
                             hint=f"Usage: {usage}")
 
 

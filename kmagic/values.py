@@ -86,7 +86,7 @@ class Resolver:
             return self.interp(node)
         if isinstance(node, ast.Call):
             return self.layer_call(node, key)
-        raise KmagicValueError(f"expected a value, received {type(node).__name__}", 1, 1)
+        raise KmagicValueError(f"expected a value, received {type(node).__name__}")
 
     def interp(self, node: ast.Interp) -> Resolved:
         """Evaluate ``{expr}`` in the namespace: the one place the DSL reaches Python."""
