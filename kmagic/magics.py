@@ -119,11 +119,11 @@ class KMagic(Magics):
         args = self._parse(self.kmodel, line)
         name = magic_args.identifier(args.name, args=args)
         options = {
-            "input_shape": magic_args.to_shape(args.input_shape),
-            "precision": magic_args.to_choice(args.precision or self.precision, "--precision", PRECISIONS),
-            "jit": magic_args.to_choice(args.jit or self.jit, "--jit", JIT_CHOICES),
-            "strategy": magic_args.to_choice(args.strategy or self.strategy, "--strategy", STRATEGIES),
-            "seed": magic_args.to_int(args.seed, "--seed", minimum=0),
+            "input_shape": magic_args.to_shape(args.input_shape, args=args),
+            "precision": magic_args.to_choice(args.precision or self.precision, "--precision", PRECISIONS, args),
+            "jit": magic_args.to_choice(args.jit or self.jit, "--jit", JIT_CHOICES, args),
+            "strategy": magic_args.to_choice(args.strategy or self.strategy, "--strategy", STRATEGIES, args),
+            "seed": magic_args.to_int(args.seed, "--seed", minimum=0, args=args),
         }
         if options["seed"] is None and _test_mode():
             options["seed"] = 0  # KMAGIC_TEST_MODE: the same initial weights run after run
@@ -176,12 +176,12 @@ class KMagic(Magics):
         if args.validation_data is not None:
             validation = tuple(self._data(word, args, "validation data") for word in args.validation_data)
         given = {
-            "epochs": magic_args.to_int(args.epochs, "--epochs"),
-            "batch_size": magic_args.to_int(args.batch_size, "--batch-size"),
-            "validation_split": magic_args.to_float(args.validation_split, "--validation-split", low=0, high=1),
+            "epochs": magic_args.to_int(args.epochs, "--epochs", args=args),
+            "batch_size": magic_args.to_int(args.batch_size, "--batch-size", args=args),
+            "validation_split": magic_args.to_float(args.validation_split, "--validation-split", low=0, high=1, args=args),
             "validation_data": validation,
         }
-        steps = magic_args.to_int(args.steps_per_execution, "--steps-per-execution")
+        steps = magic_args.to_int(args.steps_per_execution, "--steps-per-execution", args=args)
         info = info_of(model)
         fit_kwargs = training.fit_arguments(info.fit_defaults, given)
         names = (_word_of(args, args.x), _word_of(args, args.y))
@@ -262,7 +262,7 @@ class KMagic(Magics):
         model = self._model(args.name, args)
         x = self._data(args.x, args, "input samples")
         shown = show_activations(model, x, layer=args.layer,
-                                 sample=magic_args.to_int(args.sample, "--sample", minimum=0) or 0)
+                                 sample=magic_args.to_int(args.sample, "--sample", minimum=0, args=args) or 0)
         if shown is not None:
             _display(shown)
 

@@ -16,6 +16,7 @@ from kmagic.dsl.graph import MAX_OPS, GraphBuilder
 from kmagic.dsl.parser import parse_body
 from kmagic.dsl.program import BlockDef, Op, Program
 from kmagic.errors import KmagicError, KmagicSyntaxError, KmagicValueError, did_you_mean
+from kmagic.shapes import ShapeError, parse_shape
 
 __all__ = ["MAX_OPS", "MAX_REPEAT", "block_use_note", "body_has_layers", "parse", "parse_block"]
 
@@ -187,7 +188,7 @@ class _Checker:
         if isinstance(shape, ast.Word | ast.String | ast.ListValue | ast.Call):
             raise error_at(KmagicValueError, "expected a shape such as 28x28x1, ?x16 or 100", shape.span, stmt,
                               received=f"'{value_text(shape, stmt)}'")
-        words.check_kwargs(stmt, ("dtype", "sparse", "name", "batch_size", "ragged", "tensor"))
+        words.check_kwargs(stmt, _INPUT_KEYWORDS)
         if stmt.refs:
             raise error_at(KmagicSyntaxError, "expected no @references on an input line", stmt.refs[0].span,
                               stmt, received=f"@{stmt.refs[0].name}")
@@ -413,17 +414,8 @@ def _kwargs(stmt: ast.Statement) -> dict[str, ast.Value]:
 
 
 def _shape_option(shape: object, stmt: ast.Statement) -> ast.Value:
-    """The ``--input`` option (text like '28x28x1', or a tuple) as a shape value."""
-    span = stmt.span
-    if isinstance(shape, str):
-        from kmagic.dsl.parser import _Line, parse_line
-
-        parsed = parse_line(_Line(span.line, 0, f"input {shape}", f"input {shape}"))
-        if parsed and len(parsed[0]) == 1 and len(parsed[0][0].args) == 1:
-            return parsed[0][0].args[0]
-        raise KmagicValueError(f"expected a shape such as 28x28x1 for --input, received '{shape}'", span.line, 1)
-    if isinstance(shape, int):
-        return ast.Shape((shape,), span)
-    if isinstance(shape, tuple | list) and all(d is None or isinstance(d, int) for d in shape):
-        return ast.Shape(tuple(shape), span)
-    raise KmagicValueError(f"expected an input shape such as (28, 28, 1), received {shape!r}", span.line, 1)
+    """The ``--input`` option or ``input_shape=`` ('28x28x1', '28,28,1', 100, a tuple) as a shape value."""
+    try:
+        return ast.Shape(parse_shape(shape), stmt.span)
+    except ShapeError as exc:
+        raise KmagicValueError(f"{exc} for the input shape (--input, or input_shape= in kmagic.build)") from None
