@@ -23,7 +23,8 @@ class BuildInfo:
     ``origins`` maps a Keras layer name to the DSL statement that made it;
     ``fit_defaults`` holds the ``fit`` statement's keywords for ``%kfit``;
     ``device`` is the description of the device setup the model was built for
-    (device, strategy, replicas, precision, jit); ``source`` is the body text.
+    (device, strategy, replicas, precision, jit); ``source`` is the body text;
+    ``recording`` how the model was built, for code export (a ``compile.Recording``).
     """
 
     source: str = ""
@@ -32,6 +33,7 @@ class BuildInfo:
     device: dict[str, Any] = field(default_factory=dict)
     compiled_by_dsl: bool = False
     setup: Any = None
+    recording: Any = None
 
 
 _INFOS: weakref.WeakKeyDictionary[Any, BuildInfo] = weakref.WeakKeyDictionary()

@@ -89,7 +89,8 @@ def build_program(program: Program, *, name: str | None = None, namespace: dict[
         model = builder.model()
         builder.compile(model)
     info = buildinfo.BuildInfo(source=program.source, origins=builder.origins, fit_defaults=builder.fit_defaults(),
-                               device=setup.describe(), compiled_by_dsl=program.compile is not None, setup=setup)
+                               device=setup.describe(), compiled_by_dsl=program.compile is not None, setup=setup,
+                               recording=builder.recording)
     buildinfo.attach(model, info)
     return model, builder.recording
 

@@ -18,7 +18,7 @@ from traitlets import Bool, Enum, Float
 
 from kmagic import magic_args
 from kmagic.devices import JIT_CHOICES, PRECISIONS, STRATEGIES  # stdlib-only module: loading stays fast
-from kmagic.errors import KmagicError, KmagicUsageError, KmagicValueError
+from kmagic.errors import KmagicUsageError, KmagicValueError
 
 LINE_MAGICS = ("kfit", "ksummary", "kactivations", "kweights", "ksave", "kload", "kexport", "kmodels", "kdevice")
 CELL_MAGICS = ("kmodel", "kblock")
@@ -26,7 +26,6 @@ CELL_MAGICS = ("kmodel", "kblock")
 #: Blocks defined per shell; kept across %reload_ext (this module is not reloaded).
 _BLOCK_LIBRARIES: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 #: How %%kmodel built each model (for %kexport), kept as long as the model lives.
-_RECORDINGS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def _display(obj: Any) -> None:
@@ -128,8 +127,7 @@ class KMagic(Magics):
         if options["seed"] is None and _test_mode():
             options["seed"] = 0  # KMAGIC_TEST_MODE: the same initial weights run after run
         program = parse(cell, input_shape=options.pop("input_shape"), blocks=self.blocks)  # no Keras yet
-        model, recording = build_program(program, name=name, namespace=self.shell.user_ns, **options)
-        _RECORDINGS[model] = recording
+        model, _recording = build_program(program, name=name, namespace=self.shell.user_ns, **options)
         self.blocks.update(program.blocks)
         self.shell.user_ns[name] = model
         if not args.quiet:
@@ -197,7 +195,7 @@ class KMagic(Magics):
             datacheck.check_loss_fit(model, y, **check)  # the labels against the inferred loss
         fit_kwargs.setdefault("verbose", 0)
         setup = info.setup
-        show = getattr(setup, "is_chief", True)
+        show = setup.is_chief if setup is not None else True
         batch_size = fit_kwargs.get("batch_size") or (None if datacheck.is_streamed(x) else 32)
         progress = self._progress(args.no_dashboard, show=show, batch_size=batch_size,
                                   validation_data=training.validation_part(x, y, fit_kwargs))
@@ -207,7 +205,7 @@ class KMagic(Magics):
             from kmagic._keras import keras
 
             keras().utils.set_random_seed(0)  # shuffling and dropout repeat run after run
-        adapt = getattr(setup, "adapt_callbacks", None) if setup is not None else None
+        adapt = setup.adapt_callbacks if setup is not None else None
 
         def bind(history: Any) -> None:
             self.shell.user_ns[history_name] = history
@@ -228,11 +226,10 @@ class KMagic(Magics):
         from kmagic import training
 
         if self.dashboard and not no_dashboard:
-            dashboard = _dashboard_class()
-            if dashboard is not None:
-                return dashboard(**_accepted(dashboard, refresh_interval=self.refresh_interval,
-                                             stop_on_nan=self.stop_on_nan, batch_size=batch_size,
-                                             validation_data=validation_data, show=show))
+            from kmagic.widgets.dashboard import Dashboard
+
+            return Dashboard(refresh_interval=self.refresh_interval, stop_on_nan=self.stop_on_nan,
+                             batch_size=batch_size, validation_data=validation_data, show=show)
         write = print if show else (lambda _text: None)
         return training.epoch_text_callback(write, stop_on_nan=self.stop_on_nan)
 
@@ -350,18 +347,17 @@ class KMagic(Magics):
         from kmagic import devices
 
         self._parse(self.kdevice, line)
-        report = devices.device_report() if hasattr(devices, "device_report") else None
-        if report is not None:
-            _display(report)
+        _display(devices.device_report())
         setup = devices.resolve(self.strategy, self.precision, self.jit).describe()
         print("%%kmodel would use: " + ", ".join(f"{k} {v}" for k, v in setup.items()))
 
 
 def python_source(model: Any) -> str:
     """Runnable Keras code for a model: from its %%kmodel build, else through ``from_keras``."""
+    from kmagic.buildinfo import info_of
     from kmagic.codegen import from_keras, render_python, to_python
 
-    recording = _RECORDINGS.get(model)
+    recording = info_of(model).recording
     if recording is not None:
         return render_python(recording)
     return to_python(from_keras(model), name=model.name)
@@ -408,18 +404,6 @@ def block_signature(block: Any) -> str:
     return f"{block.name}({', '.join(params)})"
 
 
-def _dashboard_class() -> Any:
-    """``kmagic.Dashboard`` when its module exists, else None."""
-    import kmagic
-
-    try:
-        return kmagic.Dashboard
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("kmagic.widgets"):
-            return None
-        raise
-
-
 def _test_mode() -> bool:
     from kmagic.widgets.frontend import test_mode
 
@@ -438,46 +422,3 @@ def _word_of(args: Namespace, value: Any) -> str:
             if expanded.values.get(word) is value:
                 return expanded.tokens[index].text
     return "{...}"
-
-
-def _accepted(callable_: Any, **options: Any) -> dict[str, Any]:
-    """The options a callable's signature takes (the dashboard's may grow over time)."""
-    import inspect
-
-    try:
-        parameters = inspect.signature(callable_).parameters
-    except (TypeError, ValueError):
-        return {}
-    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-        return options
-    return {k: v for k, v in options.items() if k in parameters}
-
-
-# ---------------------------------------------------------------- loading
-
-
-def register(ipython: Any) -> None:
-    """Register the magics, the settings and the completer on a shell (``%load_ext kmagic``)."""
-    from kmagic import completion
-
-    if "KMagic" in ipython.magics_manager.registry:
-        return
-    ipython.register_magics(KMagic(shell=ipython))
-    completion.install(ipython)
-
-
-def unregister(ipython: Any) -> None:
-    """Remove what :func:`register` added (``%unload_ext kmagic``)."""
-    from kmagic import completion
-
-    manager = ipython.magics_manager
-    instance = manager.registry.pop("KMagic", None)
-    for kind, names in (("line", LINE_MAGICS), ("cell", CELL_MAGICS)):
-        for name in names:
-            manager.magics[kind].pop(name, None)
-    if instance is not None and instance in getattr(ipython, "configurables", []):
-        ipython.configurables.remove(instance)
-    completion.uninstall(ipython)
-
-
-__all__ = ["KMagic", "KmagicError", "register", "unregister"]

@@ -17,8 +17,7 @@ from kmagic.widgets.activations import (
     show_activations,
 )
 from kmagic.widgets.plots import activation_kind
-
-PNG = b"\x89PNG\r\n\x1a\n"
+from tests.png_check import assert_drawn_png
 
 
 def _conv() -> Any:
@@ -82,11 +81,11 @@ def test_every_view_renders_a_static_image_and_a_widget(case: str, monkeypatch: 
     view = show_activations(model, x, sample=2)
     assert isinstance(view, ActivationExplorer)
     for layer in [None, *kinds]:
-        assert view.png(layer, 1).startswith(PNG)
+        assert_drawn_png(view.png(layer, 1), min_width=50, min_height=50)
     monkeypatch.setenv("KMAGIC_FRONTEND", "text")
     bundle = view._repr_mimebundle_()
     assert set(bundle) == {"text/plain", "image/png"}
-    assert base64.b64decode(bundle["image/png"]).startswith(PNG)
+    assert_drawn_png(base64.b64decode(bundle["image/png"]), min_width=50, min_height=50)
     assert all(name in bundle["text/plain"] for name in kinds)
     monkeypatch.setenv("KMAGIC_FRONTEND", "widget")
     bundle = view._repr_mimebundle_()
@@ -97,7 +96,8 @@ def test_every_view_renders_a_static_image_and_a_widget(case: str, monkeypatch: 
     assert [value for _, value in selector.options][1:] == list(kinds)
     overview = image.value
     selector.value = list(kinds)[0]
-    assert bytes(image.value) != bytes(overview) and bytes(image.value).startswith(PNG)
+    assert bytes(image.value) != bytes(overview)
+    assert_drawn_png(bytes(image.value), min_width=50, min_height=50)
     before = bytes(image.value)
     slider.value = 4
     assert bytes(image.value) != before and "sample 4" in box.children[1].value

@@ -15,8 +15,7 @@ from conftest import RecordingComm
 
 from kmagic._keras import keras
 from kmagic.widgets.dashboard import Dashboard, detect_frontend
-
-PNG = b"\x89PNG\r\n\x1a\n"
+from tests.png_check import assert_drawn_png
 
 
 def _classifier(seed: int = 0) -> Any:
@@ -162,7 +161,7 @@ def test_text_mode_prints_epoch_lines_and_makes_a_final_image(capsys: pytest.Cap
     assert len(epoch_lines) == 2 and epoch_lines[0].startswith("epoch 1/2")
     assert "loss" in epoch_lines[0] and "val_accuracy" in epoch_lines[0]
     assert out[-1].startswith("done in")
-    assert dash.final_png.startswith(PNG)
+    assert_drawn_png(dash.final_png)
     matrix, labels = dash.confusion
     assert matrix.sum() == 40 and labels == ["0", "1", "2"]
 
@@ -174,7 +173,8 @@ def test_no_confusion_matrix_for_regression() -> None:
     x, _ = _data()
     dash = Dashboard(frontend="text", validation_data=(x, x[:, 0]))
     model.fit(x, x[:, 0], epochs=1, verbose=0, callbacks=[dash])
-    assert dash.confusion is None and dash.final_png.startswith(PNG)
+    assert dash.confusion is None
+    assert_drawn_png(dash.final_png)
 
 
 def test_learning_rate_changes_are_recorded() -> None:

@@ -72,14 +72,6 @@ def test_unload_and_reload(shell) -> None:
     assert shell.user_ns["net"].count_params() == 8 * 16 + 16 + 16 * 3 + 3
 
 
-def test_traitlet_choices_match_devices() -> None:
-    from kmagic import devices
-
-    assert magics.PRECISIONS == devices.PRECISIONS
-    assert magics.STRATEGIES == devices.STRATEGIES
-    assert magics.JIT_CHOICES == devices.JIT_CHOICES
-
-
 def test_help_is_generated_from_arguments(shell) -> None:
     for name in magics.LINE_MAGICS:
         assert f"  %{name}" in shell.object_inspect_text(f"%{name}"), name  # what %name? shows

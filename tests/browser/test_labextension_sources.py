@@ -3,7 +3,7 @@
 - The word lists the highlighter ships are kmagic.registry's, in the built bundle.
 - Every starter cell offered by the "Insert kmodel starter" commands runs as a
   real ``%%kmodel`` cell and builds its model.
-- The package metadata the wheel relies on (name, outputDir) is consistent.
+- The package metadata the wheel relies on (name, version, outputDir) is consistent.
 """
 
 from __future__ import annotations
@@ -40,8 +40,11 @@ def test_built_bundle_carries_every_registry_word(built_labextension: Path) -> N
 
 
 def test_package_metadata_matches_the_wheel_layout() -> None:
+    from kmagic import __version__
+
     package = json.loads((LABEXT_SRC / "package.json").read_text(encoding="utf-8"))
     assert package["name"] == EXTENSION_NAME
+    assert package["version"] == __version__, "labextension/package.json's version follows kmagic/_version.py"
     assert (LABEXT_SRC / package["jupyterlab"]["outputDir"]).resolve() == REPO / "kmagic" / "labextension"
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
