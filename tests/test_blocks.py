@@ -1,4 +1,4 @@
-"""Block forms, names, inputs/outputs and training settings of DSL.md §4-§6 against hand-written Keras.
+"""Block forms, names, inputs/outputs and training settings of docs/language.md §4-§6 against hand-written Keras.
 
 Structural cases compare layer classes, parameter count, every layer's output
 shape and config with a Keras functional model written by hand; ``compile``

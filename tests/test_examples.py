@@ -1,4 +1,4 @@
-"""The worked examples of DSL.md §9 build exactly as stated, and match hand-written Keras."""
+"""The worked examples of docs/language.md §9 build exactly as stated, and match hand-written Keras."""
 
 from __future__ import annotations
 
