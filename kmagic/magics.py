@@ -18,7 +18,7 @@ from traitlets import Bool, Enum, Float
 
 from kmagic import magic_args
 from kmagic.devices import JIT_CHOICES, PRECISIONS, STRATEGIES  # stdlib-only module: loading stays fast
-from kmagic.errors import KmagicUsageError, KmagicValueError
+from kmagic.errors import KmagicError, KmagicUsageError, KmagicValueError
 
 LINE_MAGICS = ("kfit", "ksummary", "kactivations", "kweights", "ksave", "kload", "kexport", "kmodels", "kdevice")
 CELL_MAGICS = ("kmodel", "kblock")
@@ -422,3 +422,33 @@ def _word_of(args: Namespace, value: Any) -> str:
             if expanded.values.get(word) is value:
                 return expanded.tokens[index].text
     return "{...}"
+
+
+# ---------------------------------------------------------------- loading
+
+
+def register(ipython: Any) -> None:
+    """Register the magics, the settings and the completer on a shell (``%load_ext kmagic``)."""
+    from kmagic import completion
+
+    if "KMagic" in ipython.magics_manager.registry:
+        return
+    ipython.register_magics(KMagic(shell=ipython))
+    completion.install(ipython)
+
+
+def unregister(ipython: Any) -> None:
+    """Remove what :func:`register` added (``%unload_ext kmagic``)."""
+    from kmagic import completion
+
+    manager = ipython.magics_manager
+    instance = manager.registry.pop("KMagic", None)
+    for kind, names in (("line", LINE_MAGICS), ("cell", CELL_MAGICS)):
+        for name in names:
+            manager.magics[kind].pop(name, None)
+    if instance is not None and instance in getattr(ipython, "configurables", []):
+        ipython.configurables.remove(instance)
+    completion.uninstall(ipython)
+
+
+__all__ = ["KMagic", "KmagicError", "register", "unregister"]
