@@ -162,3 +162,22 @@ def comms(monkeypatch: pytest.MonkeyPatch) -> list[RecordingComm]:
 
     monkeypatch.setattr(widget_module.comm, "create_comm", create_comm)
     return made
+
+
+_KERNEL_STARTERS = ("kernel_helpers", "NotebookClient", "start_new_kernel", "KernelManager", "run_notebook(")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse a test that starts a Jupyter kernel without the ``kernel`` marker (so test-fast stays fast)."""
+    unmarked = []
+    sources: dict[str, str] = {}
+    for item in items:
+        path = str(item.path)
+        if path not in sources:
+            sources[path] = Path(path).read_text(encoding="utf-8") if path.endswith(".py") else ""
+        starts_kernel = "nb_run" in getattr(item, "fixturenames", ()) or any(
+            marker in sources[path] for marker in _KERNEL_STARTERS)
+        if starts_kernel and item.get_closest_marker("kernel") is None and not path.endswith("conftest.py"):
+            unmarked.append(item.nodeid)
+    if unmarked:
+        raise pytest.UsageError("tests that start a kernel must be marked 'kernel': " + ", ".join(unmarked))

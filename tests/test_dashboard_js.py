@@ -23,7 +23,7 @@ from kmagic.widgets.dashboard import Dashboard
 CHROMIUM = os.environ.get("KMAGIC_CHROMIUM", "/usr/bin/chromium")
 STATIC = Path(__file__).resolve().parents[1] / "kmagic/widgets/static"
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("node") is None,
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("node") is None,
                                                    reason="needs Chromium")]
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><style>{css}</style></head>

@@ -10,6 +10,7 @@ import pytest
 from kmagic.quiet_import import install_quiet_tensorflow_import, uninstall_quiet_tensorflow_import
 
 
+@pytest.mark.kernel
 @pytest.mark.slow
 def test_import_keras_after_load_ext_prints_nothing(nb_run) -> None:
     nb = nb_run(["%load_ext kmagic\nimport keras, sys\nprint('tensorflow' in sys.modules)"])

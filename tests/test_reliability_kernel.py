@@ -16,7 +16,7 @@ import pytest
 from conftest import outputs_of, run_notebook
 from kernel_helpers import kernel_env, user_expression
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.kernel, pytest.mark.slow, pytest.mark.timeout(300)]
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 #: Variables that would override what kmagic detects or does by default.
