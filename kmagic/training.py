@@ -354,15 +354,13 @@ def epoch_text_callback(write: Callable[[str], None] = print, stop_on_nan: bool 
     ``stop_on_nan``, ends training with the last finite weights restored,
     exactly as in the dashboard.
     """
-    from kmagic.callbacks.history import nan_message, restored_message
+    from kmagic.callbacks.history import epoch_line, nan_message, restored_message
     from kmagic.callbacks.recorder import TrainingRecorder
+    from kmagic.widgets.frontend import test_mode
 
     class EpochText(TrainingRecorder):
         def on_epoch_recorded(self, epoch: int) -> None:
-            h = self.history
-            items = sorted(h.epoch.items(), key=lambda kv: (kv[0].startswith("val_"), "loss" not in kv[0]))
-            values = ", ".join(f"{k}={series[-1]:.4g}" for k, series in items if series)
-            write(f"epoch {epoch + 1}/{h.epochs_planned}: {values}")
+            write(epoch_line(self.history, epoch, timing=not test_mode()))
 
         def on_nan(self) -> None:
             write(nan_message(self.history, self.stop_on_nan))

@@ -98,7 +98,7 @@ def test_kfit_dashboard_setting_off_gives_epoch_text(data) -> None:
     shell.run_cell("%%kmodel net --input 4 --quiet\ndense 3 softmax\n")
     with capture_output() as captured:
         shell.run_line_magic("kfit", "net X y --epochs 1")
-    assert "epoch 1/1: loss=" in captured.stdout and captured.outputs == []
+    assert "epoch 1/1 - " in captured.stdout and " - loss " in captured.stdout and captured.outputs == []
 
 
 def test_kfit_passes_settings_to_the_dashboard(data, monkeypatch) -> None:

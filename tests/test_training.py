@@ -138,7 +138,7 @@ def test_epoch_text_callback_writes_lines_and_stops_on_nan() -> None:
     x = np.ones((8, 2), "float32") * 1e10
     y = np.ones((8,), "float32")
     model.fit(x, y, epochs=4, verbose=0, callbacks=[training.epoch_text_callback(lines.append, stop_on_nan=True)])
-    assert lines[0].startswith("epoch 1/4: loss=")
+    assert lines[0].startswith("epoch 1/4 - ") and " - loss " in lines[0]  # the dashboard's text line
     assert any("training stopped" in line for line in lines)
     assert len([line for line in lines if line.startswith("epoch")]) < 4
 
