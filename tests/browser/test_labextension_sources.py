@@ -30,6 +30,7 @@ def test_word_generator_writes_the_registry_lists(tmp_path: Path) -> None:
     assert json.loads(rendered.stdout) == word_lists()
 
 
+@pytest.mark.slow  # builds the extension with jlpm when its sources changed
 def test_built_bundle_carries_every_registry_word(built_labextension: Path) -> None:
     from kmagic.registry import word_lists
 
