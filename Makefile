@@ -39,6 +39,7 @@ lint: $(STAMP)
 	$(BIN)/python scripts/make_notebooks.py --check
 	$(BIN)/python scripts/make_docs.py --check
 	$(BIN)/python scripts/make_keras_names.py --check
+	$(BIN)/mypy
 
 # Unit tests only (no kernels, browsers or long runs), hypothesis's small profile: the loop while editing.
 test-fast: $(STAMP)

@@ -78,7 +78,8 @@ def evaluate(expr: str, namespace: Mapping[str, Any] | None, *, line: int | None
         return eval(code, scope)  # noqa: S307 - interpolation is the documented way to reach Python
     except Exception as exc:  # noqa: BLE001 - the user's expression may raise anything
         hint = None
-        if isinstance(exc, NameError) and getattr(exc, "name", None):
-            hint = did_you_mean(exc.name, [k for k in scope if not k.startswith("_")])
+        name = getattr(exc, "name", None) if isinstance(exc, NameError) else None
+        if name:
+            hint = did_you_mean(name, [k for k in scope if not k.startswith("_")])
         raise fail(f"expected {{{text}}} to evaluate in the notebook's namespace, received "
                    f"{type(exc).__name__}: {exc}", hint) from None

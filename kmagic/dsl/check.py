@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from kmagic import registry
 from kmagic.dsl import ast, expand, words
-from kmagic.dsl.diagnose import error_at, head_text, statement_of, value_text
+from kmagic.dsl.diagnose import error_at, head_span, head_text, statement_of, value_text
 from kmagic.dsl.graph import MAX_OPS, GraphBuilder
 from kmagic.dsl.parser import parse_body
 from kmagic.dsl.program import BlockDef, Op, Program
@@ -106,6 +106,12 @@ class _Checker:
             cursor = self.node(node, cursor)
         return cursor
 
+    def _walk_from(self, nodes: tuple[ast.Node, ...], start: int) -> int:
+        """:meth:`walk` from a tensor: statements never lose the cursor, so a tensor comes out."""
+        end = self.walk(nodes, start)
+        assert end is not None
+        return end
+
     def _emit(self, kind: str, inputs: tuple[int, ...], stmt: ast.Statement, **fields: object) -> Op:
         return self.graph.emit(kind, inputs, stmt, via=tuple(self.uses), named=stmt.word not in self.blocks,
                                **fields)
@@ -140,7 +146,7 @@ class _Checker:
             if word in registry.MERGE_BLOCKS:
                 return self._layer(stmt, cursor)
             raise error_at(KmagicSyntaxError, f"expected ':' and a block body after '{word}', "
-                              "received the end of the line", stmt.head.span, stmt)
+                           "received the end of the line", head_span(stmt), stmt)
         if word in self.blocks:
             return self._use_block(stmt, cursor)
         return self._layer(stmt, cursor)
@@ -158,10 +164,10 @@ class _Checker:
             return self._merge_block(block, cursor)
         if word == "branch":
             raise error_at(KmagicSyntaxError, "expected 'branch:' only inside concat:, add:, multiply:, "
-                              "average: or maximum:, received it elsewhere", header.head.span, header)
+                           "average: or maximum:, received it elsewhere", head_span(header), header)
         if word == "block":
             raise error_at(KmagicSyntaxError, "expected block definitions at the top level, received "
-                              "one inside another block", header.head.span, header)
+                           "one inside another block", head_span(header), header)
         name = word or head_text(header)
         openers = (*registry.BLOCK_WORDS, *registry.MERGE_BLOCKS)
         hint = did_you_mean(name, openers)
@@ -175,23 +181,23 @@ class _Checker:
         if len(stmt.refs) != 1 or stmt.args or stmt.kwargs or stmt.alias:
             span = stmt.refs[1].span if len(stmt.refs) > 1 else stmt.span
             raise error_at(KmagicSyntaxError, "expected a layer word first, or a single @name to move the "
-                              "cursor", span, stmt, received=head_text(stmt) or "several @names")
+                           "cursor", span, stmt, received=head_text(stmt) or "several @names")
         return self.graph.lookup(stmt.refs[0], stmt)
 
     def _input(self, stmt: ast.Statement) -> int:
         if len(stmt.args) != 1:
-            span = stmt.args[1].span if len(stmt.args) > 1 else stmt.head.span
+            span = stmt.args[1].span if len(stmt.args) > 1 else head_span(stmt)
             received = f"{len(stmt.args)} values" if stmt.args else "nothing"
             raise error_at(KmagicValueError, "expected one shape after 'input' (28x28x1, ?x16, ?, (None, 16) "
-                              "or 100)", span, stmt, received=received)
+                           "or 100)", span, stmt, received=received)
         shape = stmt.args[0]
         if isinstance(shape, ast.Word | ast.String | ast.ListValue | ast.Call):
             raise error_at(KmagicValueError, "expected a shape such as 28x28x1, ?x16 or 100", shape.span, stmt,
-                              received=f"'{value_text(shape, stmt)}'")
+                           received=f"'{value_text(shape, stmt)}'")
         words.check_kwargs(stmt, _INPUT_KEYWORDS)
         if stmt.refs:
             raise error_at(KmagicSyntaxError, "expected no @references on an input line", stmt.refs[0].span,
-                              stmt, received=f"@{stmt.refs[0].name}")
+                           stmt, received=f"@{stmt.refs[0].name}")
         return self.graph.add_input(stmt, args=(shape,), kwargs=_kwargs(stmt))
 
     def _add_input_from_option(self, input_shape: object, body: list[ast.Node]) -> int:
@@ -203,10 +209,10 @@ class _Checker:
 
     def _output(self, stmt: ast.Statement) -> None:
         if not stmt.refs or stmt.args or stmt.kwargs:
-            raise error_at(KmagicSyntaxError, "expected 'output @name [@name ...]'", stmt.head.span, stmt,
-                              received=head_text(stmt) if not stmt.refs else "values besides @names")
+            raise error_at(KmagicSyntaxError, "expected 'output @name [@name ...]'", head_span(stmt), stmt,
+                           received=head_text(stmt) if not stmt.refs else "values besides @names")
         if self.outputs is not None:
-            raise error_at(KmagicValueError, "expected one 'output' line, received a second", stmt.head.span, stmt)
+            raise error_at(KmagicValueError, "expected one 'output' line, received a second", head_span(stmt), stmt)
         self.outputs = [self.graph.lookup(ref, stmt) for ref in stmt.refs]
 
     def _settings(self, stmt: ast.Statement) -> None:
@@ -214,17 +220,17 @@ class _Checker:
         if getattr(self, word) is not None:
             first = getattr(self, word).span.line
             raise error_at(KmagicValueError, f"expected one '{word}' line, received a second (the first is "
-                              f"at line {first})", stmt.head.span, stmt)
-        if stmt.refs or stmt.alias:
-            span = stmt.refs[0].span if stmt.refs else stmt.alias.span
-            raise error_at(KmagicSyntaxError, f"expected no @references or 'as' on a {word} line", span, stmt)
+                           f"at line {first})", head_span(stmt), stmt)
+        where = stmt.refs[0] if stmt.refs else stmt.alias
+        if where is not None:
+            raise error_at(KmagicSyntaxError, f"expected no @references or 'as' on a {word} line", where.span, stmt)
         if word == "compile" and len(stmt.args) > 2:
             raise error_at(KmagicValueError, "expected at most two values after 'compile' (optimizer, loss)",
-                              stmt.args[2].span, stmt, received=f"{len(stmt.args)}")
+                           stmt.args[2].span, stmt, received=f"{len(stmt.args)}")
         if word == "fit" and stmt.args:
             raise error_at(KmagicValueError, "expected only key=value settings after 'fit' "
-                              "(epochs=10 batch_size=32 ...)", stmt.args[0].span, stmt,
-                              received=f"'{value_text(stmt.args[0], stmt)}'")
+                           "(epochs=10 batch_size=32 ...)", stmt.args[0].span, stmt,
+                           received=f"'{value_text(stmt.args[0], stmt)}'")
         setattr(self, word, stmt)
 
     def _layer(self, stmt: ast.Statement, cursor: int | None) -> int:
@@ -235,8 +241,8 @@ class _Checker:
                             custom=head, args=args, kwargs=kwargs)
             return op.out
         if not isinstance(head, ast.Word):
-            raise error_at(KmagicSyntaxError, "expected a layer word at the start of a statement", head.span,
-                              stmt, received=f"'{value_text(head, stmt)}'")
+            raise error_at(KmagicSyntaxError, "expected a layer word at the start of a statement", head_span(stmt),
+                           stmt, received=f"'{value_text(head, stmt)}'")
         word = stmt.word
         if word == "bi":
             return self._bidirectional(stmt, cursor)
@@ -251,13 +257,13 @@ class _Checker:
 
     def _bidirectional(self, stmt: ast.Statement, cursor: int | None) -> int:
         if not stmt.args or not isinstance(stmt.args[0], ast.Word):
-            span = stmt.args[0].span if stmt.args else stmt.head.span
+            span = stmt.args[0].span if stmt.args else head_span(stmt)
             raise error_at(KmagicValueError, "expected a recurrent layer after 'bi' (bi lstm 32 seq)", span,
-                              stmt, received=f"'{value_text(stmt.args[0], stmt)}'" if stmt.args else "nothing")
+                           stmt, received=f"'{value_text(stmt.args[0], stmt)}'" if stmt.args else "nothing")
         outer_kwargs = {k.key: k for k in stmt.kwargs if k.key in ("merge", "merge_mode")}
         inner_stmt = replace(stmt, head=stmt.args[0], args=stmt.args[1:],
                              kwargs=tuple(k for k in stmt.kwargs if k.key not in outer_kwargs), refs=(), alias=None)
-        spec, class_name = words.resolve_layer_word(inner_stmt.head, inner_stmt, self.blocks)
+        spec, class_name = words.resolve_layer_word(stmt.args[0], inner_stmt, self.blocks)
         args, kwargs = words.assign_words(inner_stmt, spec, class_name)
         inner = Op("layer", -1, (), inner_stmt, word=inner_stmt.word, spec=spec, class_name=class_name,
                    args=args, kwargs=kwargs)
@@ -272,13 +278,13 @@ class _Checker:
         header = block.header
         count = header.args[0] if len(header.args) == 1 else None
         if not isinstance(count, ast.Number) or not isinstance(count.value, int) or count.value < 1:
-            span = count.span if count is not None else header.head.span
+            span = count.span if count is not None else head_span(header)
             received = f"'{value_text(count, header)}'" if count is not None else f"{len(header.args)} values"
             raise error_at(KmagicValueError, "expected a positive whole number after 'repeat' (repeat 3:)",
-                              span, header, received=received)
+                           span, header, received=received)
         if count.value > MAX_REPEAT:
             raise error_at(KmagicValueError, f"expected at most {MAX_REPEAT} repetitions", count.span, header,
-                              received=str(count.value))
+                           received=str(count.value))
         for _ in range(count.value):
             cursor = self._in_scope(block.body, cursor)
         if header.alias is not None and cursor is not None:
@@ -293,38 +299,34 @@ class _Checker:
                 project = True
             else:
                 raise error_at(KmagicValueError, "expected 'residual:' or 'residual project:'", arg.span, header,
-                                  received=f"'{value_text(arg, header)}'", hint=did_you_mean(
+                               received=f"'{value_text(arg, header)}'", hint=did_you_mean(
                                       value_text(arg, header), ["project"]))
         start = self._require_cursor(cursor, header)
-        end = start
-        for node in block.body:
-            end = self.node(node, end)
+        end = self._walk_from(block.body, start)
         if end == start:
             raise error_at(KmagicValueError, "expected at least one layer in the residual block", header.span,
-                              header, received="an empty block")
+                           header, received="an empty block")
         return self._emit("residual", (start, end), header, word="residual", project=project).out
 
     def _merge_block(self, block: ast.Block, cursor: int | None) -> int:
         header = block.header
         if header.refs:
             raise error_at(KmagicSyntaxError, f"expected no @references on '{header.word}:' (each branch reads "
-                              "the block's input)", header.refs[0].span, header, received=f"@{header.refs[0].name}")
+                           "the block's input)", header.refs[0].span, header, received=f"@{header.refs[0].name}")
         start = self._require_cursor(cursor, header)
         ends: list[int] = []
         for node in block.body:
             if not (isinstance(node, ast.Block) and node.header.word == "branch"):
                 stmt = node.header if isinstance(node, ast.Block) else node
                 raise error_at(KmagicSyntaxError, f"expected only 'branch:' blocks inside '{header.word}:'",
-                                  stmt.span, stmt, received=f"'{head_text(stmt)}'")
-            end = start
-            for child in node.body:
-                end = self.node(child, end)
+                               stmt.span, stmt, received=f"'{head_text(stmt)}'")
+            end = self._walk_from(node.body, start)
             if node.header.alias is not None:
                 self.graph.define(node.header.alias, end, node.header)
             ends.append(end)
         if len(ends) < 2:
             raise error_at(KmagicValueError, f"expected at least two 'branch:' blocks inside '{header.word}:'",
-                              header.head.span, header, received=str(len(ends)))
+                           head_span(header), header, received=str(len(ends)))
         class_name = registry.MERGE_BLOCKS[header.word]
         args, kwargs = words.assign_words(replace(header, refs=()), None, class_name)
         return self._emit("merge", tuple(ends), header, word=header.word, class_name=class_name,
@@ -338,7 +340,11 @@ class _Checker:
         self.block_stack.append(block.name)
         self.uses.append(stmt)
         try:
-            end = self._in_scope(nodes, start)
+            self.graph.push_scope()
+            try:
+                end = self._walk_from(nodes, start)
+            finally:
+                self.graph.pop_scope()
         except KmagicError as error:
             if self.defining:  # the definition's own line says it all
                 raise
@@ -346,7 +352,6 @@ class _Checker:
         finally:
             self.uses.pop()
             self.block_stack.pop()
-        assert end is not None
         if stmt.alias is not None:
             self.graph.define(stmt.alias, end, stmt)
         return end
@@ -361,7 +366,7 @@ class _Checker:
             if len(refs) == 1:
                 return (self._require_cursor(cursor, stmt), refs[0])
             raise error_at(KmagicValueError, f"expected at least two inputs for '{stmt.word}' (name them: "
-                              f"{stmt.word} @a @b)", stmt.head.span, stmt, received="none")
+                           f"{stmt.word} @a @b)", head_span(stmt), stmt, received="none")
         if attention:
             if not refs:
                 here = self._require_cursor(cursor, stmt)
@@ -370,11 +375,11 @@ class _Checker:
                 return (self._require_cursor(cursor, stmt), refs[0])
             if len(refs) > 3:
                 raise error_at(KmagicValueError, "expected at most three inputs (@query @value @key)",
-                                  stmt.refs[3].span, stmt, received=str(len(refs)))
+                               stmt.refs[3].span, stmt, received=str(len(refs)))
             return tuple(refs)
         if len(refs) > 1 and stmt.word in registry.LAYER_ALIASES:
             raise error_at(KmagicValueError, f"expected one input for '{stmt.word}'", stmt.refs[1].span, stmt,
-                              received=f"{len(refs)} @names")
+                           received=f"{len(refs)} @names")
         if refs:
             return tuple(refs)
         return (self._require_cursor(cursor, stmt),)
@@ -382,8 +387,8 @@ class _Checker:
     def _require_cursor(self, cursor: int | None, stmt: ast.Statement) -> int:
         if cursor is None:
             raise error_at(KmagicValueError, "expected an 'input' line before the first layer",
-                              stmt.head.span if stmt.head is not None else stmt.span, stmt,
-                              received=f"'{head_text(stmt)}'")
+                           head_span(stmt) if stmt.head is not None else stmt.span, stmt,
+                           received=f"'{head_text(stmt)}'")
         return cursor
 
 

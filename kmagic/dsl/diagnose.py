@@ -16,6 +16,11 @@ def error_at(cls: type[KmagicError], message: str, span: ast.Span, stmt: ast.Sta
     return cls(text, span.line, span.column, source=stmt.source, width=span.width, hint=hint)
 
 
+def head_span(stmt: ast.Statement) -> ast.Span:
+    """Where the statement's head is (the whole statement when it has none: a bare ``@name``)."""
+    return stmt.head.span if stmt.head is not None else stmt.span
+
+
 def head_text(stmt: ast.Statement) -> str:
     """How the statement starts, as typed (its head, or its @names)."""
     if stmt.head is None:

@@ -8,10 +8,11 @@ walks the returned statements as if they had been written in place.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from kmagic import registry
 from kmagic.dsl import ast
-from kmagic.dsl.diagnose import error_at, head_text, value_text
+from kmagic.dsl.diagnose import error_at, head_span, head_text, value_text
 from kmagic.dsl.program import BlockDef
 from kmagic.errors import KmagicNameError, KmagicSyntaxError, KmagicValueError, did_you_mean
 
@@ -43,6 +44,7 @@ def block_def(node: ast.Block) -> BlockDef:
     """One ``block NAME(params, k=default):`` definition, its name and parameters checked."""
     header = node.header
     target = header.args[0] if len(header.args) == 1 else None
+    params: tuple[tuple[str, ast.Value | None], ...]
     if isinstance(target, ast.Word):
         name, params = target.name.lower(), ()
     elif isinstance(target, ast.Call):
@@ -51,7 +53,7 @@ def block_def(node: ast.Block) -> BlockDef:
         params += tuple((kwarg.key, kwarg.value) for kwarg in target.kwargs)
         _check_defaults_last(params, target, header)
     else:
-        span = target.span if target is not None else header.head.span  # type: ignore[union-attr]
+        span = target.span if target is not None else head_span(header)
         raise error_at(KmagicSyntaxError, "expected 'block NAME:' or 'block NAME(params, k=default):'", span, header,
                        received=head_text(header))
     if header.kwargs or header.refs or header.alias:
@@ -91,8 +93,8 @@ def refuse_top_level_words(nodes: tuple[ast.Node, ...], place: str) -> None:
     for node in nodes:
         stmt = node.header if isinstance(node, ast.Block) else node
         if stmt.word in registry.TOP_LEVEL_WORDS:
-            raise error_at(KmagicSyntaxError, f"'{stmt.word}' only at the top level of a model", stmt.head.span,
-                           stmt, received=f"it inside {place}")  # type: ignore[union-attr]
+            raise error_at(KmagicSyntaxError, f"'{stmt.word}' only at the top level of a model", head_span(stmt),
+                           stmt, received=f"it inside {place}")
         if isinstance(node, ast.Block):
             refuse_top_level_words(node.body, place)
 
@@ -101,7 +103,7 @@ def check_recursion(stack: list[str], block: BlockDef, stmt: ast.Statement) -> N
     """Refuse a block that uses itself, directly or through others (``stack``: blocks being expanded)."""
     if block.name in stack:
         chain = " -> ".join([*stack[stack.index(block.name):], block.name])
-        raise error_at(KmagicValueError, "a block that does not use itself", stmt.head.span, stmt,  # type: ignore[union-attr]
+        raise error_at(KmagicValueError, "a block that does not use itself", head_span(stmt), stmt,
                        received=f"'{block.name}' using itself ({chain})")
 
 
@@ -137,7 +139,7 @@ def bind_args(block: BlockDef, stmt: ast.Statement) -> dict[str, ast.Value]:
         if name not in bound:
             if default is None:
                 raise error_at(KmagicValueError, f"expected a value for parameter '{name}' of block "
-                               f"'{block.name}'", stmt.head.span, stmt, received="none")  # type: ignore[union-attr]
+                               f"'{block.name}'", head_span(stmt), stmt, received="none")
             bound[name] = default
     return bound
 
@@ -146,10 +148,10 @@ def substitute(nodes: tuple[ast.Node, ...], bound: dict[str, ast.Value]) -> tupl
     """A block body with each bare parameter word replaced by its argument."""
     if not bound:
         return nodes
-    return tuple(_subst(node, bound) for node in nodes)  # type: ignore[misc]
+    return tuple(_subst(node, bound) for node in nodes)
 
 
-def _subst(node: object, bound: dict[str, ast.Value]) -> object:
+def _subst(node: Any, bound: dict[str, ast.Value]) -> Any:
     if isinstance(node, ast.Word):
         return bound.get(node.name, node)
     if isinstance(node, ast.Statement):

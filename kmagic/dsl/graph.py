@@ -7,6 +7,7 @@ fresh one, so nothing of the model being checked is saved or restored.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from kmagic.dsl import ast
 from kmagic.dsl.diagnose import error_at
@@ -28,12 +29,12 @@ class GraphBuilder:
     next_id: int = 0
 
     def emit(self, kind: str, inputs: tuple[int, ...], stmt: ast.Statement, *, via: tuple[ast.Statement, ...] = (),
-             named: bool = True, **fields: object) -> Op:
+             named: bool = True, **fields: Any) -> Op:
         """Add one operation; ``stmt``'s ``as NAME`` names its output when ``named``."""
         if len(self.ops) >= MAX_OPS:
             raise error_at(KmagicValueError, f"a model of at most {MAX_OPS} layers", stmt.span, stmt,
                            received="more after expanding blocks")
-        op = Op(kind, self.next_id, inputs, stmt, via=via, **fields)  # type: ignore[arg-type]
+        op = Op(kind, self.next_id, inputs, stmt, via=via, **fields)
         self.next_id += 1
         if stmt.alias is not None and named:
             op.name = self._layer_name(stmt.alias.name)
@@ -41,7 +42,7 @@ class GraphBuilder:
         self.ops.append(op)
         return op
 
-    def add_input(self, stmt: ast.Statement, **fields: object) -> int:
+    def add_input(self, stmt: ast.Statement, **fields: Any) -> int:
         """An ``input`` operation, recorded as a model input."""
         op = self.emit("input", (), stmt, word="input", **fields)
         self.inputs.append(op.out)
