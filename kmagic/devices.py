@@ -34,6 +34,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kmagic import registry  # data only: loading stays fast
 from kmagic.errors import KmagicDeviceError, did_you_mean
 
 STRATEGIES = ("auto", "none", "mirrored", "multiworker", "tpu")
@@ -53,12 +54,8 @@ _STRATEGY_HINTS = {
     "multi-worker": "multiworker", "worker": "multiworker", "tpustrategy": "tpu",
 }
 
-#: Layer classes whose ``dtype`` is the type of their data (strings, ids), not a
-#: float policy: kmagic never passes them a precision policy.
-DATA_DTYPE_CLASSES = frozenset({
-    "Input", "InputLayer", "TextVectorization", "StringLookup", "IntegerLookup",
-    "Hashing", "HashedCrossing", "Discretization", "CategoryEncoding",
-})
+#: Layer classes whose ``dtype`` is the type of their data, not a float policy (from the registry).
+DATA_DTYPE_CLASSES = registry.DATA_DTYPE_CLASSES
 
 # --------------------------------------------------------------------------- #
 # What this machine has

@@ -63,7 +63,7 @@ _NOBIAS = {"nobias": ("use_bias", False)}
 _RNN_FLAGS = {"seq": ("return_sequences", True), "state": ("return_state", True)}
 
 _SPECS: list[LayerSpec] = [
-    LayerSpec("input", "Input", ("shape",)),
+    LayerSpec("input", "Input", ("shape",), data_dtype="any"),
     LayerSpec("dense", "Dense", ("units",), _NOBIAS),
     LayerSpec("conv", _generic("Conv{}D"), ("filters", "kernel_size", "strides"), _NOBIAS),
     LayerSpec("conv1d", "Conv1D", ("filters", "kernel_size", "strides"), _NOBIAS),
@@ -119,10 +119,10 @@ _SPECS: list[LayerSpec] = [
     LayerSpec("random_translation", "RandomTranslation", ("height_factor", "width_factor")),
     LayerSpec("text_vectorize", "TextVectorization", ("max_tokens",),
               adapt=True, keywords={"seq": "output_sequence_length"}, data_dtype="string"),
-    LayerSpec("one_hot", "CategoryEncoding", ("num_tokens",), fixed={"output_mode": "one_hot"}),
+    LayerSpec("one_hot", "CategoryEncoding", ("num_tokens",), fixed={"output_mode": "one_hot"}, data_dtype="int64"),
     LayerSpec("string_lookup", "StringLookup", adapt=True, data_dtype="string"),
     LayerSpec("integer_lookup", "IntegerLookup", adapt=True, data_dtype="int64"),
-    LayerSpec("hashing", "Hashing", ("num_bins",)),
+    LayerSpec("hashing", "Hashing", ("num_bins",), data_dtype="any"),
 ]
 
 #: Statement words that are activation layers: ``relu`` -> ``Activation('relu')``.
@@ -150,6 +150,9 @@ CLASS_SPECS: dict[str, LayerSpec] = {spec.alias: spec for spec in [
     LayerSpec("AdaptiveMaxPooling1D", "AdaptiveMaxPooling1D", keras2="GlobalMaxPooling1D"),
     LayerSpec("AdaptiveMaxPooling2D", "AdaptiveMaxPooling2D", keras2="GlobalMaxPooling2D"),
     LayerSpec("ReversibleEmbedding", "ReversibleEmbedding", keras2="Embedding"),
+    LayerSpec("InputLayer", "InputLayer", data_dtype="any"),
+    LayerSpec("HashedCrossing", "HashedCrossing", data_dtype="any"),
+    LayerSpec("Discretization", "Discretization", data_dtype="int64"),
 ]}
 
 
@@ -174,6 +177,10 @@ def role_of(class_name: str | None) -> str:
 CLASSES_BY_ROLE: dict[str, frozenset[str]] = {
     role: frozenset(name for name, spec in _SPEC_BY_CLASS.items() if spec.role == role) for role in ROLES
 }
+
+#: Layer classes whose ``dtype`` is the type of their data (strings, ids), not a float policy:
+#: kmagic never passes them a precision policy.
+DATA_DTYPE_CLASSES: frozenset[str] = frozenset(name for name, spec in _SPEC_BY_CLASS.items() if spec.data_dtype)
 
 #: The nearest Keras 2 (tf_keras) layer for a Keras 3 layer that tf_keras lacks.
 KERAS2_SUBSTITUTES: dict[str, str] = {name: spec.keras2 for name, spec in _SPEC_BY_CLASS.items() if spec.keras2}

@@ -64,9 +64,10 @@ def layer_table() -> str:
 
 
 def class_table() -> str:
-    lines = ["| Keras class | wiring | Keras 2 substitute (`--strategy multiworker`) |", "|---|---|---|"]
+    lines = ["| Keras class | wiring | data it reads | Keras 2 substitute (`--strategy multiworker`) |",
+             "|---|---|---|---|"]
     for name, spec in sorted(registry.CLASS_SPECS.items()):
-        lines.append(f"| `{name}` | {spec.role} | {f'`{spec.keras2}`' if spec.keras2 else ''} |")
+        lines.append(f"| `{name}` | {spec.role} | {spec.data_dtype or ''} | {f'`{spec.keras2}`' if spec.keras2 else ''} |")
     return "\n".join(lines)
 
 
