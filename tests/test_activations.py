@@ -54,6 +54,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 @pytest.mark.parametrize("case", list(CASES))
 def test_capture_matches_each_layer_and_the_model(case: str) -> None:
     make, shape, kinds = CASES[case]
@@ -73,6 +74,7 @@ def test_capture_matches_each_layer_and_the_model(case: str) -> None:
     np.testing.assert_allclose(acts[name], np.asarray(reference), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 @pytest.mark.parametrize("case", list(CASES))
 def test_every_view_renders_a_static_image_and_a_widget(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
     make, shape, kinds = CASES[case]
@@ -111,6 +113,7 @@ def test_the_multi_output_model_is_built_once_per_model() -> None:
     assert activation_model(_dense())[1] is not first
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_large_inputs_are_captured_in_chunks() -> None:
     model = _dense()
     x = np.random.default_rng(0).normal(size=(600, 5)).astype("float32")

@@ -38,6 +38,7 @@ def _click(dashboard: Dashboard, content: dict[str, Any]) -> None:
     dashboard.widget._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_history_after_fit_matches_keras() -> None:
     model, (x, y) = _classifier(), _data()
     dash = Dashboard(frontend="text", final_image=False, batch_size=16)
@@ -61,6 +62,7 @@ def test_history_after_fit_matches_keras() -> None:
     assert status["samples_per_s"] > 0 and status["progress"] == 1.0 and status["eta"] is None
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_best_epoch_maximises_accuracy_when_monitored() -> None:
     model, (x, y) = _classifier(), _data()
     dash = Dashboard(frontend="text", final_image=False, monitor="val_accuracy")
@@ -83,6 +85,7 @@ def test_nan_is_flagged_and_can_stop_training() -> None:
     assert len(h.batch_x) <= 2
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_widget_receives_only_new_points(comms: list[RecordingComm]) -> None:
     model, (x, y) = _classifier(), _data()
     dash = Dashboard(refresh_interval=0, frontend="widget", final_image=False)
@@ -114,6 +117,7 @@ def test_widget_receives_only_new_points(comms: list[RecordingComm]) -> None:
     assert reset["points"]["epoch"]["y"]["val_loss"] == pytest.approx(h.epoch["val_loss"])
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_refresh_is_throttled_by_wall_time(comms: list[RecordingComm]) -> None:
     model, (x, y) = _classifier(), _data()
     dash = Dashboard(refresh_interval=60, frontend="widget", final_image=False)
@@ -136,6 +140,7 @@ class ClickStopAt(keras().callbacks.Callback):
             _click(self.dashboard, {"type": "stop"})
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_stop_message_ends_training_keeping_weights_and_history(comms: list[RecordingComm]) -> None:
     model, (x, y) = _classifier(), _data()
     before = [w.copy() for w in model.get_weights()]
@@ -152,6 +157,7 @@ def test_stop_message_ends_training_keeping_weights_and_history(comms: list[Reco
     assert dash.widget.status["stopped_at"] == [1, 4] and h.where_stopped() == "epoch 1/20, batch 4/12"
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_text_mode_prints_epoch_lines_and_makes_a_final_image(capsys: pytest.CaptureFixture[str]) -> None:
     model, (x, y) = _classifier(), _data()
     dash = Dashboard(frontend="text", validation_data=(x[:40], y[:40]))
@@ -166,6 +172,7 @@ def test_text_mode_prints_epoch_lines_and_makes_a_final_image(capsys: pytest.Cap
     assert matrix.sum() == 40 and labels == ["0", "1", "2"]
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_no_confusion_matrix_for_regression() -> None:
     k = keras()
     model = k.Sequential([k.Input((6,)), k.layers.Dense(1)])
@@ -177,6 +184,7 @@ def test_no_confusion_matrix_for_regression() -> None:
     assert_drawn_png(dash.final_png)
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_learning_rate_changes_are_recorded() -> None:
     model, (x, y) = _classifier(), _data()
     schedule = keras().callbacks.LearningRateScheduler(lambda epoch, lr: 0.01 if epoch < 2 else 0.001)
@@ -186,6 +194,7 @@ def test_learning_rate_changes_are_recorded() -> None:
     assert dash.history.lr[-1][1] == pytest.approx(0.001)
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_a_second_fit_continues_the_series() -> None:
     model, (x, y) = _classifier(), _data()
     dash = Dashboard(frontend="text", final_image=False)
@@ -205,6 +214,7 @@ def test_keeps_keras_async_batch_dispatch() -> None:
     assert with_dashboard._async_train == bare._async_train
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_keyboard_interrupt_keeps_state() -> None:
     from IPython.core.interactiveshell import InteractiveShell
 

@@ -65,6 +65,7 @@ FUZZ = settings(max_examples=hypothesis_examples(1200),
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 @FUZZ
 @given(PROGRAM)
 def test_generated_programs_raise_only_kmagic_errors(text: str) -> None:
@@ -125,6 +126,7 @@ def test_layered_programs_build_or_raise_kmagic_errors(text: str) -> None:
     _check(text)
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 @settings(max_examples=hypothesis_examples(300))
 @given(st.text(max_size=200))
 def test_arbitrary_text_raises_only_kmagic_errors(text: str) -> None:

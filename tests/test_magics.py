@@ -167,6 +167,7 @@ def test_kmodel_body_error_is_body_relative(shell) -> None:
     assert "net" not in shell.user_ns
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_kmodel_syntax_error_imports_no_keras_first(shell) -> None:
     code = textwrap.dedent("""
         import sys

@@ -19,6 +19,7 @@ def test_import_keras_after_load_ext_prints_nothing(nb_run) -> None:
     assert outputs[0]["text"] == "True\n"
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_the_hook_silences_the_first_import_only_and_removes_itself() -> None:
     code = (
         "import sys\n"

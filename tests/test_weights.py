@@ -40,6 +40,7 @@ def test_weights_are_the_models_variables() -> None:
     np.testing.assert_array_equal(weights["hidden"]["kernel"], model.get_layer("hidden").kernel.numpy())
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_gradients_match_an_independent_tape_and_leave_the_model_unchanged() -> None:
     model = _model()
     x, y = _data()
@@ -57,6 +58,7 @@ def test_gradients_match_an_independent_tape_and_leave_the_model_unchanged() -> 
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_show_weights_views(monkeypatch: pytest.MonkeyPatch) -> None:
     model = _model()
     x, y = _data()
