@@ -6,7 +6,7 @@ STAMP := $(VENV)/.kmagic-installed
 export PYTHONUNBUFFERED := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: lab demo test bench install browser-deps kernel-k7 lint clean
+.PHONY: lab demo test test-fast bench install browser-deps kernel-k7 lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,12 +55,18 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check kmagic tests benchmarks scripts
 	$(BIN)/python scripts/make_notebooks.py --check
+	$(BIN)/python scripts/make_docs.py --check
+	$(BIN)/python scripts/make_keras_names.py --check
+	$(BIN)/mypy
+
+# Unit tests only (no kernels, browsers or long runs), hypothesis's small profile: the loop while editing.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider -m "not slow and not kernel and not browser"
 
 test: $(STAMP) $(K7_STAMP) browser-deps lint
-	$(BIN)/python -m pytest tests -q -p no:cacheprovider
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider --hypothesis-profile=large
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
-	  KMAGIC_TEST_MODE=1 $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax \
-	    --nbval-sanitize-with notebooks/sanitize.cfg notebooks/; fi
+	  $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax notebooks/; fi
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

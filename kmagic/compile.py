@@ -171,7 +171,7 @@ class _Builder:
         for op in self.program.ops:
             self._op(op)
         if not self.program.inputs:
-            raise KmagicValueError("expected at least one layer, received an empty model", 1, 1)
+            raise KmagicValueError("expected at least one layer, received an empty model")
         inputs = [self.tensors[i] for i in self.program.inputs]
         outputs = [self.tensors[o] for o in self.program.outputs]
         self.recording.inputs = list(self.program.inputs)

@@ -21,21 +21,24 @@ from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any
 
+from kmagic.devices import JIT_CHOICES, PRECISIONS, STRATEGIES  # stdlib-only module
+
 IDENTIFIER = "kmagic.kmodel_completer"
 _WORD_AT_END = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$|$")
 _CELL_MAGICS = ("%%kmodel", "%%kblock")
 
-_STRUCTURE = ("input", "output", "repeat", "residual", "block", "branch", "compile", "fit",
-              "concat", "add", "multiply", "average", "maximum")
-_COMPILE_KEYWORDS = ("optimizer", "loss", "metrics", "loss_weights", "weighted_metrics", "run_eagerly",
-                     "steps_per_execution", "jit_compile")
-_FIT_KEYWORDS = ("epochs", "batch_size", "validation_split", "callbacks", "shuffle", "class_weight",
-                 "initial_epoch", "steps_per_epoch", "validation_freq", "verbose")
-_KMODEL_OPTIONS = {
-    "--input": (), "--precision": ("auto", "float32", "mixed_float16", "mixed_bfloat16"),
-    "--jit": ("auto", "on", "off"), "--strategy": ("auto", "none", "mirrored", "multiworker", "tpu"),
-    "--seed": (), "--quiet": (), "--plot": (),
-}
+#: Values offered after a %%kmodel option (the choices the magic itself checks against).
+_OPTION_CHOICES = {"--precision": PRECISIONS, "--jit": JIT_CHOICES, "--strategy": STRATEGIES}
+
+
+@cache
+def kmodel_options() -> dict[str, tuple[str, ...]]:
+    """The %%kmodel line's options, read from the magic's own argument parser, with their choices."""
+    from kmagic.magics import KMagic
+
+    parser = KMagic.kmodel.build_parser()
+    options = [o for action in parser._actions for o in action.option_strings if o.startswith("--") and o != "--help"]
+    return {option: tuple(_OPTION_CHOICES.get(option, ())) for option in options}
 
 
 def _value_words(key: str) -> tuple[str, ...]:
@@ -154,10 +157,10 @@ def _statement_candidates(words: list[str], before: str, blocks: Mapping[str, An
         return [(w, "value") for w in _value_words(bracket_key)]
     if lowered == "compile":
         return ([(w, "optimizer") for w in registry.OPTIMIZERS] + [(w, "loss") for w in registry.LOSSES]
-                + [(f"{k}=", "keyword") for k in _COMPILE_KEYWORDS])
+                + [(f"{k}=", "keyword") for k in registry.COMPILE_SETTINGS])
     if lowered == "fit":
-        return [(f"{k}=", "keyword") for k in _FIT_KEYWORDS]
-    if lowered in ("repeat", "residual", "block", "branch", "output", "input"):
+        return [(f"{k}=", "keyword") for k in registry.FIT_SETTINGS]
+    if lowered in registry.BLOCK_WORDS or lowered in ("output", "input"):
         return [("project", "flag")] if lowered == "residual" else []
     if head in blocks:
         return [(f"{name}=", "keyword") for name, _ in blocks[head].params]
@@ -181,9 +184,10 @@ def _first_line_candidates(before: str) -> list[tuple[str, str]]:
     words = before.split()
     if before and not before[-1].isspace() and words:
         words = words[:-1]
-    if words and words[-1] in _KMODEL_OPTIONS:
-        return [(w, "value") for w in _KMODEL_OPTIONS[words[-1]]]
-    return [(option, "option") for option in _KMODEL_OPTIONS]
+    options = kmodel_options()
+    if words and words[-1] in options:
+        return [(w, "value") for w in options[words[-1]]]
+    return [(option, "option") for option in options]
 
 
 def complete(full_text: str, cursor_line: int, cursor_position: int,
@@ -213,7 +217,7 @@ def complete(full_text: str, cursor_line: int, cursor_position: int,
     if before.endswith("@"):
         found = [(n, "name") for n in dict.fromkeys(_names_in_cell(full_text))]
     elif not words:
-        found = ([(w, "layer") for w in registry.LAYER_ALIASES] + [(w, "keyword") for w in _STRUCTURE]
+        found = ([(w, "layer") for w in registry.LAYER_ALIASES] + [(w, "keyword") for w in registry.STRUCTURE_WORDS]
                  + [(w, "block") for w in blocks] + [(w, "class") for w in registry.KERAS_LAYER_CLASSES])
     else:
         found = _statement_candidates(words, before, blocks)

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kmagic import keras_internals
 from kmagic.errors import KmagicDataError
 
 # ---------------------------------------------------------------- what the model wants
@@ -47,8 +48,7 @@ def _model_tensors(model: Any, which: str) -> list[Any]:
 def _ports(tensors: list[Any]) -> list[Port]:
     ports = []
     for tensor in tensors:
-        history = getattr(tensor, "_keras_history", None)
-        name = history.operation.name if history is not None else getattr(tensor, "name", "input")
+        name = keras_internals.producer_name(tensor) or getattr(tensor, "name", "input")
         dtype = getattr(tensor, "dtype", "float32")
         dtype = getattr(dtype, "name", dtype)
         shape = tuple(None if d is None else int(d) for d in tensor.shape)

@@ -15,7 +15,7 @@ dtypes of :meth:`DeviceSetup.layer_dtype`. :func:`device_report` is what
 
 ``--strategy multiworker`` builds the model with ``tf_keras`` (Keras 2):
 Keras 3's ``fit`` fails under ``MultiWorkerMirroredStrategy``
-(keras-team/keras#20585). :data:`KERAS2_KEYWORDS` translates the Keras 3
+(keras-team/keras#20585); :mod:`kmagic.keras2` translates the Keras 3
 keywords that differ, and :meth:`DeviceSetup.adapt_callbacks` wraps Keras 3
 callbacks (the dashboard) for a Keras 2 ``fit``.
 
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import inspect
 import json
 import os
 import warnings
@@ -35,6 +34,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kmagic import registry  # data only: loading stays fast
 from kmagic.errors import KmagicDeviceError, did_you_mean
 
 STRATEGIES = ("auto", "none", "mirrored", "multiworker", "tpu")
@@ -54,28 +54,8 @@ _STRATEGY_HINTS = {
     "multi-worker": "multiworker", "worker": "multiworker", "tpustrategy": "tpu",
 }
 
-#: Layer classes whose ``dtype`` is the type of their data (strings, ids), not a
-#: float policy: kmagic never passes them a precision policy.
-DATA_DTYPE_CLASSES = frozenset({
-    "Input", "InputLayer", "TextVectorization", "StringLookup", "IntegerLookup",
-    "Hashing", "HashedCrossing", "Discretization", "CategoryEncoding",
-})
-
-#: Keras 3 keyword -> the tf_keras (Keras 2) keyword, per layer class, for the
-#: multiworker route. ``None`` drops the keyword: Keras 2 has no such setting
-#: and decides it itself (the global seed seeds its layers; it picks cuDNN for
-#: LSTM/GRU when the arguments allow).
-KERAS2_KEYWORDS: dict[str, dict[str, str | None]] = {
-    "LeakyReLU": {"negative_slope": "alpha"},
-    "LSTM": {"use_cudnn": None, "seed": None},
-    "GRU": {"use_cudnn": None, "seed": None},
-    "SimpleRNN": {"seed": None},
-    "SpatialDropout1D": {"seed": None},
-    "SpatialDropout2D": {"seed": None},
-    "SpatialDropout3D": {"seed": None},
-    "MultiHeadAttention": {"seed": None},
-}
-
+#: Layer classes whose ``dtype`` is the type of their data, not a float policy (from the registry).
+DATA_DTYPE_CLASSES = registry.DATA_DTYPE_CLASSES
 
 # --------------------------------------------------------------------------- #
 # What this machine has
@@ -164,13 +144,12 @@ def enable_memory_growth() -> str:
 
 def _gpu_memory() -> list[int | None]:
     """Memory per GPU in bytes, in TensorFlow's order (None where unknown)."""
-    try:
-        from tensorflow.python.client import device_lib
+    from kmagic.keras_internals import gpu_memory_limits
 
-        local = device_lib.list_local_devices()
+    try:
+        return list(gpu_memory_limits())
     except Exception:  # pragma: no cover - only with a broken GPU runtime
         return []
-    return [int(d.memory_limit) for d in local if d.device_type == "GPU"]
 
 
 def detect(with_memory: bool = True) -> Devices:
@@ -364,18 +343,6 @@ def _is_chief(config: dict[str, Any]) -> bool:
     return task["type"] == "worker" and int(task["index"]) == 0
 
 
-def tf_keras_module() -> Any:
-    """The ``tf_keras`` package (Keras 2), or a KmagicDeviceError saying how to install it."""
-    try:
-        import tf_keras
-    except ImportError:
-        raise KmagicDeviceError(
-            "--strategy multiworker trains with tf_keras (Keras 2), which is not installed",
-            hint="pip install 'kmagic[multiworker]' (tf-keras matching your TensorFlow version).",
-        ) from None
-    return tf_keras
-
-
 def _multiworker_strategy() -> Any:
     if "multiworker" in _STRATEGY_CACHE:
         return _STRATEGY_CACHE["multiworker"]
@@ -488,6 +455,8 @@ class DeviceSetup:
     def keras_module(self) -> Any:
         """The Keras namespace to build with: Keras 3, or tf_keras seen through Keras 3 names."""
         if self.keras_route == "tf_keras":
+            from kmagic.keras2 import Keras2Namespace, tf_keras_module
+
             return Keras2Namespace(tf_keras_module())
         from kmagic._keras import keras
 
@@ -498,6 +467,8 @@ class DeviceSetup:
         callbacks = list(callbacks or [])
         if self.keras_route != "tf_keras":
             return callbacks
+        from kmagic.keras2 import keras2_callback, tf_keras_module
+
         base = tf_keras_module().callbacks.Callback
         return [cb if isinstance(cb, base) else keras2_callback(cb) for cb in callbacks]
 
@@ -521,6 +492,8 @@ class DeviceSetup:
 
     def _mixed_precision_module(self) -> Any:
         if self.keras_route == "tf_keras":
+            from kmagic.keras2 import tf_keras_module
+
             return tf_keras_module().mixed_precision
         from kmagic._keras import keras
 
@@ -543,6 +516,8 @@ def resolve(strategy: str | None = None, precision: str | None = None, jit: str 
     workers, chief, multiworker = 1, True, None
     if strategy_word == "multiworker":
         config = read_tf_config()
+        from kmagic.keras2 import tf_keras_module
+
         tf_keras_module()
         workers, chief = _workers(config), _is_chief(config)
         enable_memory_growth()
@@ -573,146 +548,6 @@ def resolve(strategy: str | None = None, precision: str | None = None, jit: str 
         is_chief=chief,
         extra=extra,
     )
-
-
-# --------------------------------------------------------------------------- #
-# The multiworker route: tf_keras (Keras 2) seen through Keras 3 names
-# --------------------------------------------------------------------------- #
-
-
-#: The nearest Keras 2 layer for Keras 3 layers that tf_keras lacks (closer than spelling).
-_KERAS2_SUBSTITUTES = {
-    "RMSNormalization": "LayerNormalization",
-    "GroupQueryAttention": "MultiHeadAttention",
-    "AdaptiveAveragePooling1D": "GlobalAveragePooling1D",
-    "AdaptiveAveragePooling2D": "GlobalAveragePooling2D",
-    "AdaptiveMaxPooling1D": "GlobalMaxPooling1D",
-    "AdaptiveMaxPooling2D": "GlobalMaxPooling2D",
-    "ReversibleEmbedding": "Embedding",
-}
-
-
-class _Keras2Layers:
-    """``tf_keras.layers`` with Keras 3 keywords translated (:data:`KERAS2_KEYWORDS`)."""
-
-    def __init__(self, layers: Any) -> None:
-        self._layers = layers
-        self._translated: dict[str, type] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        if name in KERAS2_KEYWORDS:
-            if name not in self._translated:
-                self._translated[name] = _translating_class(getattr(self._layers, name), KERAS2_KEYWORDS[name])
-            return self._translated[name]
-        if hasattr(self._layers, name):
-            return getattr(self._layers, name)
-        known = [n for n in dir(self._layers) if n[:1].isupper()]
-        substitute = _KERAS2_SUBSTITUTES.get(name)
-        hint = f"Did you mean '{substitute}'?" if substitute else did_you_mean(name, known)
-        raise KmagicDeviceError(
-            f"layer '{name}' exists only in Keras 3, and --strategy multiworker builds with tf_keras (Keras 2)",
-            hint=hint or "Use another layer, or train on one machine (--strategy auto).",
-        )
-
-
-def _translating_class(base: type, renames: dict[str, str | None]) -> type:
-    """A subclass of ``base`` whose constructor accepts the Keras 3 keywords of ``renames``."""
-
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        for new, old in renames.items():
-            if new in kwargs:
-                value = kwargs.pop(new)
-                if old is not None:
-                    kwargs[old] = value
-        base.__init__(self, *args, **kwargs)  # type: ignore[misc]
-
-    __init__.__signature__ = _keras3_signature(base, renames)  # type: ignore[attr-defined]
-    # Same name and module as the Keras 2 class, so saved configs name the real class.
-    return type(base.__name__, (base,), {"__init__": __init__, "__module__": base.__module__,
-                                         "__doc__": base.__doc__})
-
-
-def _keras3_signature(base: type, renames: dict[str, str | None]) -> inspect.Signature:
-    """``base.__init__``'s signature under its Keras 3 keyword names (what the compiler checks against)."""
-    signature = inspect.signature(base.__init__)
-    old_to_new = {old: new for new, old in renames.items() if old is not None}
-    params = [p.replace(name=old_to_new.get(p.name, p.name)) for p in signature.parameters.values()]
-    variadic = [p for p in params if p.kind == p.VAR_KEYWORD]
-    params = [p for p in params if p.kind != p.VAR_KEYWORD]
-    present = {p.name for p in params}
-    params += [inspect.Parameter(new, inspect.Parameter.KEYWORD_ONLY, default=None)
-               for new, old in renames.items() if old is None and new not in present]
-    return signature.replace(parameters=params + variadic)
-
-
-class Keras2Namespace:
-    """``tf_keras`` as the compiler sees Keras 3: ``layers``, ``Input``, ``Model``, ``optimizers``, ..."""
-
-    def __init__(self, tf_keras: Any) -> None:
-        self._module = tf_keras
-        self.layers = _Keras2Layers(tf_keras.layers)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._module, name)
-
-    def __repr__(self) -> str:
-        return f"<kmagic Keras2Namespace over tf_keras {self._module.__version__}>"
-
-
-_CALLBACK_HOOKS = (
-    "on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
-    "on_train_batch_begin", "on_train_batch_end", "on_test_begin", "on_test_end",
-    "on_test_batch_begin", "on_test_batch_end", "on_predict_begin", "on_predict_end",
-    "on_predict_batch_begin", "on_predict_batch_end",
-)
-
-
-def keras2_callback(callback: Any) -> Any:
-    """Wrap a Keras 3 callback so a tf_keras ``fit`` calls its hooks (and sets its model)."""
-    base = tf_keras_module().callbacks.Callback
-
-    class Keras3CallbackAdapter(base):  # type: ignore[misc, valid-type]
-        def __init__(self, inner: Any) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def set_model(self, model: Any) -> None:
-            super().set_model(model)
-            self.inner.set_model(model)
-
-        def set_params(self, params: Any) -> None:
-            super().set_params(params)
-            self.inner.set_params(params)
-
-        def _implements_train_batch_hooks(self) -> bool:
-            return _overrides(self.inner, ("on_train_batch_begin", "on_train_batch_end"))
-
-        def _implements_test_batch_hooks(self) -> bool:
-            return _overrides(self.inner, ("on_test_batch_begin", "on_test_batch_end"))
-
-        def _implements_predict_batch_hooks(self) -> bool:
-            return _overrides(self.inner, ("on_predict_batch_begin", "on_predict_batch_end"))
-
-    for hook in _CALLBACK_HOOKS:
-        setattr(Keras3CallbackAdapter, hook, _forward(hook))
-    return Keras3CallbackAdapter(callback)
-
-
-def _forward(hook: str) -> Any:
-    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return getattr(self.inner, hook)(*args, **kwargs)
-
-    call.__name__ = hook
-    return call
-
-
-def _overrides(callback: Any, hooks: tuple[str, ...]) -> bool:
-    from kmagic._keras import keras
-
-    base = keras().callbacks.Callback
-    return any(getattr(type(callback), hook, None) is not getattr(base, hook, None) for hook in hooks)
 
 
 # --------------------------------------------------------------------------- #

@@ -10,8 +10,10 @@ class KmagicError(Exception):
     """Base class of every error kmagic raises for a user's mistake.
 
     ``line`` and ``column`` are 1-based positions in the kmodel body (or the
-    magic line); ``source`` is the text of that line, ``width`` how many
-    characters the caret underlines, ``hint`` an optional did-you-mean.
+    magic line), or None where the error has no real position (a file, the
+    data, a device): then no position is printed. ``source`` is the text of
+    that line, ``width`` how many characters the caret underlines, ``hint``
+    an optional did-you-mean.
     """
 
     kind = "error"
@@ -19,8 +21,8 @@ class KmagicError(Exception):
     def __init__(
         self,
         message: str,
-        line: int = 1,
-        column: int = 1,
+        line: int | None = None,
+        column: int | None = None,
         *,
         source: str | None = None,
         width: int = 1,
@@ -38,16 +40,26 @@ class KmagicError(Exception):
 
     def render(self) -> str:
         """The full text: position, message, hint, source line with caret, detail."""
-        text = f"line {self.line}, column {self.column}: {self.message}"
+        text = f"{self.position()}{self.message}"
         if self.hint:
             stop = "" if text.endswith((".", "?", "!")) or self.hint.startswith("(") else "."
             text += f"{stop} {self.hint}"
         if self.source is not None:
-            text += f"\n    {self.source}\n    {' ' * (self.column - 1)}{'^' * self.width}"
+            text += f"\n    {self.source}"
+            if self.column is not None:
+                text += f"\n    {' ' * (self.column - 1)}{'^' * self.width}"
         if self.detail:
             indented = "\n".join("    " + row for row in self.detail.strip().splitlines())
             text += f"\n  Keras said:\n{indented}"
         return text
+
+    def position(self) -> str:
+        """``"line 3, column 5: "``, ``"column 5: "`` (a magic line), ``"line 3: "`` or nothing."""
+        if self.line is not None and self.column is not None:
+            return f"line {self.line}, column {self.column}: "
+        if self.line is not None:
+            return f"line {self.line}: "
+        return f"column {self.column}: " if self.column is not None else ""
 
     def with_note(self, note: str) -> KmagicError:
         """The same error with ``note`` added after its hint (where a block was used, say)."""

@@ -1,7 +1,9 @@
 """Keras 3 layer class names, as data, so the DSL can check words without importing Keras.
 
-Generated from ``keras.layers`` (Keras 3.15); ``kmagic.registry`` also consults the
-live Keras module at build time, so a newer Keras adds classes without an edit here.
+Generated from ``keras.layers`` (Keras 3.15) by ``scripts/make_keras_names.py``;
+``tests/test_keras_names.py`` checks it against the installed Keras. ``kmagic.registry``
+also consults the live Keras module at build time, so a newer Keras adds classes
+without an edit here.
 """
 
 KERAS_LAYER_CLASSES: tuple[str, ...] = (

@@ -18,7 +18,10 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
-from kmagic.errors import KmagicInterpolationError, KmagicNameError, KmagicUsageError, did_you_mean
+from kmagic.errors import KmagicNameError, KmagicUsageError, did_you_mean
+from kmagic.expr import bracket_end
+from kmagic.expr import evaluate as expr_evaluate
+from kmagic.shapes import ShapeError, parse_shape
 
 _PLACEHOLDER = "__kmagic_value_{}__"
 _PLACEHOLDER_RE = re.compile(r"^__kmagic_value_(\d+)__$")
@@ -34,31 +37,6 @@ class Token(NamedTuple):
 
 
 _CLOSING = {"{": "}", "(": ")", "[": "]"}
-
-
-def _brace_end(line: str, start: int) -> int:
-    """Index just past the bracket that closes the ``{``, ``(`` or ``[`` at ``start``, or -1."""
-    stack: list[str] = []
-    quote = ""
-    i = start
-    while i < len(line):
-        char = line[i]
-        if quote:
-            if char == "\\":
-                i += 1
-            elif char == quote:
-                quote = ""
-        elif char in "'\"":
-            quote = char
-        elif char in _CLOSING:
-            stack.append(_CLOSING[char])
-        elif char in ")]}":
-            if not stack or stack.pop() != char:
-                return -1
-            if not stack:
-                return i + 1
-        i += 1
-    return -1
 
 
 def tokenize(line: str) -> list[Token]:
@@ -83,7 +61,7 @@ def tokenize(line: str) -> list[Token]:
                 quoted = True
                 i = end + 1
             elif char in _CLOSING:
-                end = _brace_end(line, i)
+                end = bracket_end(line, i)
                 if end < 0:
                     what = "{python expression}" if char == "{" else f"'{_CLOSING[char]}'"
                     raise KmagicUsageError(f"expected a closed {what}, received an unbalanced '{char}'",
@@ -98,23 +76,13 @@ def tokenize(line: str) -> list[Token]:
 
 
 def evaluate(expr: str, namespace: Mapping[str, Any], *, column: int = 1, source: str | None = None) -> Any:
-    """Evaluate one ``{expr}`` (without its braces) in the notebook namespace."""
-    try:
-        scope = namespace if isinstance(namespace, dict) else dict(namespace)
-        return eval(compile(expr.strip(), "<kmagic interpolation>", "eval"), scope)  # noqa: S307
-    except Exception as exc:  # the user's expression may raise anything
-        hint = None
-        if isinstance(exc, NameError) and getattr(exc, "name", None):
-            hint = did_you_mean(exc.name, [k for k in namespace if not k.startswith("_")])
-        raise KmagicInterpolationError(
-            f"expected a Python expression that evaluates, received {{{expr}}}: "
-            f"{type(exc).__name__}: {exc}", 1, column, source=source, width=len(expr) + 2, hint=hint,
-        ) from exc
+    """Evaluate one ``{expr}`` (without its braces) on a magic line: :func:`kmagic.expr.evaluate`."""
+    return expr_evaluate(expr, namespace, line=1, column=column, source=source)
 
 
 def _is_whole_interpolation(token: Token) -> bool:
     text = token.text
-    return not token.quoted and text.startswith("{") and _brace_end(text, 0) == len(text)
+    return not token.quoted and text.startswith("{") and bracket_end(text, 0) == len(text)
 
 
 def interpolate_word(token: Token, namespace: Mapping[str, Any], source: str | None = None) -> str:
@@ -124,7 +92,7 @@ def interpolate_word(token: Token, namespace: Mapping[str, Any], source: str | N
     i = 0
     while i < len(text):
         if text[i] == "{" and not token.quoted:
-            end = _brace_end(text, i)
+            end = bracket_end(text, i)
             value = evaluate(text[i + 1:end - 1], namespace, column=token.column + i, source=source)
             out.append(str(value))
             i = end
@@ -151,12 +119,14 @@ class ExpandedLine:
                 return self.values[word]
         return word
 
-    def column_of(self, word: str) -> int:
-        """The column where an argparse word came from (1 when unknown)."""
+    def column_of(self, word: str) -> int | None:
+        """The column where an argparse word came from (``--opt=word`` too), or None when unknown."""
         for index, item in enumerate(self.argv):
             if item == word:
                 return self.tokens[index].column
-        return 1
+            if item.startswith("-") and item.endswith(f"={word}") and not self.tokens[index].quoted:
+                return self.tokens[index].column + len(item) - len(word)
+        return None
 
 
 def expand(line: str, namespace: Mapping[str, Any]) -> ExpandedLine:
@@ -201,9 +171,10 @@ def _usage_error(parser: argparse.ArgumentParser, message: str, expanded: Expand
             hint = None
             text = f"expected no more arguments for %{parser.prog}, received '{word}'"
         column = expanded.column_of(word)
-        return KmagicUsageError(text, 1, column, source=expanded.source, width=len(word), hint=hint)
+        return KmagicUsageError(text, 1 if column else None, column, source=expanded.source, width=len(word),
+                                hint=hint)
     usage = " ".join(parser.format_usage().replace("::", " ").split()).removeprefix("usage: ")
-    return KmagicUsageError(f"%{parser.prog}: {message}", 1, 1, source=expanded.source or None,
+    return KmagicUsageError(f"%{parser.prog}: {message}", source=expanded.source or None,
                             hint=f"Usage: {usage}")
 
 
@@ -232,23 +203,30 @@ def parse(magic: Callable[..., Any], line: str, namespace: Mapping[str, Any]) ->
 
 # ---------------------------------------------------------------- conversions
 
-def _column(args: argparse.Namespace | None, word: Any) -> tuple[int, str | None]:
+def _column(args: argparse.Namespace | None, word: Any) -> tuple[int | None, str | None]:
+    """Where a word of the magic line is, and the line: (None, None) when it cannot be found."""
     expanded: ExpandedLine | None = getattr(args, "_line", None) if args is not None else None
     if expanded is None or not isinstance(word, str):
-        return 1, None
-    return expanded.column_of(word), expanded.source
+        return None, None
+    column = expanded.column_of(word)
+    return column, expanded.source if column is not None else None
+
+
+def _word_error(message: str, args: argparse.Namespace | None, word: Any, hint: str | None = None,
+                cls: type[KmagicUsageError] | type[KmagicNameError] = KmagicUsageError) -> Exception:
+    """An error pointing at ``word`` on the magic line when it can be found there, else without a position."""
+    column, source = _column(args, word)
+    return cls(message, 1 if column is not None else None, column, source=source, width=len(str(word)), hint=hint)
 
 
 def identifier(word: Any, what: str = "a model name", args: argparse.Namespace | None = None) -> str:
     """A Python identifier to bind a result to."""
     if isinstance(word, str) and _IDENTIFIER.match(word):
         return word
-    column, source = _column(args, word)
-    raise KmagicUsageError(f"expected {what} (a Python identifier), received {word!r}", 1, column,
-                           source=source, width=len(str(word)))
+    raise _word_error(f"expected {what} (a Python identifier), received {word!r}", args, word)
 
 
-def to_int(value: Any, option: str, *, minimum: int | None = 1) -> int | None:
+def to_int(value: Any, option: str, *, minimum: int | None = 1, args: argparse.Namespace | None = None) -> int | None:
     """An integer option (``--epochs 3`` or ``--epochs {n}``); None stays None."""
     if value is None:
         return None
@@ -259,61 +237,47 @@ def to_int(value: Any, option: str, *, minimum: int | None = 1) -> int | None:
         if isinstance(value, str) and not re.fullmatch(r"[+-]?\d+", value.strip()):
             raise ValueError
     except (TypeError, ValueError):
-        raise KmagicUsageError(f"expected an integer for {option}, received {value!r}") from None
+        raise _word_error(f"expected an integer for {option}, received {value!r}", args, value) from None
     if minimum is not None and number < minimum:
-        raise KmagicUsageError(f"expected {option} >= {minimum}, received {number}")
+        raise _word_error(f"expected {option} >= {minimum}, received {number}", args, value)
     return number
 
 
-def to_float(value: Any, option: str, *, low: float | None = None, high: float | None = None) -> float | None:
+def to_float(value: Any, option: str, *, low: float | None = None, high: float | None = None,
+             args: argparse.Namespace | None = None) -> float | None:
     """A float option; None stays None; ``low < value < high`` when bounds are given."""
     if value is None:
         return None
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise KmagicUsageError(f"expected a number for {option}, received {value!r}") from None
+        raise _word_error(f"expected a number for {option}, received {value!r}", args, value) from None
     if (low is not None and number <= low) or (high is not None and number >= high):
-        raise KmagicUsageError(f"expected {option} between {low} and {high}, received {number}")
+        raise _word_error(f"expected {option} between {low} and {high}, received {number}", args, value)
     return number
 
 
-def to_choice(value: Any, option: str, choices: Iterable[str]) -> str | None:
+def to_choice(value: Any, option: str, choices: Iterable[str], args: argparse.Namespace | None = None) -> str | None:
     """One of a fixed set of words, case-insensitive; None stays None."""
     if value is None:
         return None
     options = tuple(choices)
     word = str(value).lower()
     if word not in options:
-        raise KmagicUsageError(f"expected {option} to be one of {', '.join(options)}, received {value!r}",
-                               hint=did_you_mean(word, options))
+        raise _word_error(f"expected {option} to be one of {', '.join(options)}, received {value!r}", args, value,
+                          hint=did_you_mean(word, options))
     return word
 
 
-def to_shape(value: Any, option: str = "--input") -> tuple[int | None, ...] | None:
-    """A shape in DSL notation (``28x28x1``, ``?x16``, ``100``, ``(None, 16)``) or a Python value."""
+def to_shape(value: Any, option: str = "--input", args: argparse.Namespace | None = None,
+             ) -> tuple[int | None, ...] | None:
+    """A shape (``28x28x1``, ``28,28,1``, ``?x16``, ``100``, ``(None, 16)``) or a Python value: kmagic.shapes."""
     if value is None:
         return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value,)
-    if isinstance(value, (tuple, list)):
-        return tuple(None if v is None else int(v) for v in value)
-    text = str(value).strip().strip("()[]")
-    parts = [p.strip() for p in re.split(r"[x,]", text)] if text else []
-    if parts and parts[-1] == "" and "," in text:
-        parts.pop()  # "(16,)"
-    dims: list[int | None] = []
-    for part in parts:
-        if part in ("?", "None", "none"):
-            dims.append(None)
-        elif part.isdigit():
-            dims.append(int(part))
-        else:
-            raise KmagicUsageError(f"expected a shape for {option} such as 28x28x1, ?x16 or (None, 16), "
-                                   f"received {value!r}")
-    if not dims:
-        raise KmagicUsageError(f"expected a shape for {option}, received {value!r}")
-    return tuple(dims)
+    try:
+        return parse_shape(value)
+    except ShapeError as exc:
+        raise _word_error(f"{exc} for {option}", args, value) from None
 
 
 def lookup(word: Any, namespace: Mapping[str, Any], what: str, args: argparse.Namespace | None = None) -> Any:
@@ -322,14 +286,12 @@ def lookup(word: Any, namespace: Mapping[str, Any], what: str, args: argparse.Na
         return word
     if word in namespace:
         return namespace[word]
-    column, source = _column(args, word)
     names = [k for k in namespace if not k.startswith("_")]
     if not _IDENTIFIER.match(word):
-        raise KmagicNameError(
-            f"expected {what}: a variable name or {{expression}}, received '{word}'", 1, column,
-            source=source, width=len(word), hint=f"Write {{{word}}} to pass a Python expression.")
-    raise KmagicNameError(f"{what} '{word}' is not defined in the notebook", 1, column, source=source,
-                          width=len(word), hint=did_you_mean(word, names))
+        raise _word_error(f"expected {what}: a variable name or {{expression}}, received '{word}'", args, word,
+                          hint=f"Write {{{word}}} to pass a Python expression.", cls=KmagicNameError)
+    raise _word_error(f"{what} '{word}' is not defined in the notebook", args, word, hint=did_you_mean(word, names),
+                      cls=KmagicNameError)
 
 
 # ---------------------------------------------------------------- %kfit options
@@ -341,13 +303,13 @@ def fit_options(args: argparse.Namespace, lookup_value: Callable[[Any, str], Any
     if args.validation_split is not None and args.validation_data is not None:
         raise KmagicUsageError("expected --validation-split or --validation-data, received both")
     options: dict[str, Any] = {
-        "epochs": to_int(args.epochs, "--epochs"),
-        "batch_size": to_int(args.batch_size, "--batch-size"),
-        "validation_split": to_float(args.validation_split, "--validation-split", low=0, high=1),
-        "steps_per_epoch": to_int(args.steps_per_epoch, "--steps-per-epoch"),
-        "validation_steps": to_int(args.validation_steps, "--validation-steps"),
-        "initial_epoch": to_int(args.initial_epoch, "--initial-epoch", minimum=0),
-        "steps_per_execution": to_int(args.steps_per_execution, "--steps-per-execution"),
+        "epochs": to_int(args.epochs, "--epochs", args=args),
+        "batch_size": to_int(args.batch_size, "--batch-size", args=args),
+        "validation_split": to_float(args.validation_split, "--validation-split", low=0, high=1, args=args),
+        "steps_per_epoch": to_int(args.steps_per_epoch, "--steps-per-epoch", args=args),
+        "validation_steps": to_int(args.validation_steps, "--validation-steps", args=args),
+        "initial_epoch": to_int(args.initial_epoch, "--initial-epoch", minimum=0, args=args),
+        "steps_per_execution": to_int(args.steps_per_execution, "--steps-per-execution", args=args),
         "shuffle": args.shuffle,
     }
     if args.validation_data is not None:

@@ -135,11 +135,11 @@ class KMagic(Magics):
         args = self._parse(self.kmodel, line)
         name = magic_args.identifier(args.name, args=args)
         options = {
-            "input_shape": magic_args.to_shape(args.input_shape),
-            "precision": magic_args.to_choice(args.precision or self.precision, "--precision", PRECISIONS),
-            "jit": magic_args.to_choice(args.jit or self.jit, "--jit", JIT_CHOICES),
-            "strategy": magic_args.to_choice(args.strategy or self.strategy, "--strategy", STRATEGIES),
-            "seed": magic_args.to_int(args.seed, "--seed", minimum=0),
+            "input_shape": magic_args.to_shape(args.input_shape, args=args),
+            "precision": magic_args.to_choice(args.precision or self.precision, "--precision", PRECISIONS, args),
+            "jit": magic_args.to_choice(args.jit or self.jit, "--jit", JIT_CHOICES, args),
+            "strategy": magic_args.to_choice(args.strategy or self.strategy, "--strategy", STRATEGIES, args),
+            "seed": magic_args.to_int(args.seed, "--seed", minimum=0, args=args),
         }
         if options["seed"] is None and _test_mode():
             options["seed"] = 0  # KMAGIC_TEST_MODE: the same initial weights run after run
@@ -294,7 +294,7 @@ class KMagic(Magics):
             _display(ExplainView(explain(model, x, target=magic_args.to_int(args.target, "--target", minimum=0))))
             return
         shown = activations(model, x, layer=args.layer,
-                            sample=magic_args.to_int(args.sample, "--sample", minimum=0) or 0)
+                            sample=magic_args.to_int(args.sample, "--sample", minimum=0, args=args) or 0)
         if shown is not None:
             _display(shown)
 
@@ -393,9 +393,7 @@ class KMagic(Magics):
         from kmagic import devices
 
         self._parse(self.kdevice, line)
-        report = devices.device_report() if hasattr(devices, "device_report") else None
-        if report is not None:
-            _display(report)
+        _display(devices.device_report())
         setup = devices.resolve(self.strategy, self.precision, self.jit).describe()
         print("%%kmodel would use: " + ", ".join(f"{k} {v}" for k, v in setup.items()))
 
@@ -479,6 +477,9 @@ def _word_of(args: Namespace, value: Any, dest: str | None = None) -> str:
             if expanded.values.get(word) is value:
                 return expanded.tokens[index].text
     return "{...}"
+
+
+# ---------------------------------------------------------------- loading
 
 
 def register(ipython: Any) -> None:

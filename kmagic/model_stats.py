@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from kmagic import keras_internals
 from kmagic.buildinfo import info_of
 
 
@@ -150,33 +151,14 @@ def _attention_macs(layer: Any, in_shapes: list[list[int | None]], out: list[int
 
 # ---------------------------------------------------------------- the graph
 
-def _graph_model(model: Any) -> Any:
-    """The functional graph behind a model (a Sequential's inner one), or None."""
-    if hasattr(model, "_nodes_by_depth") and hasattr(model, "_nodes"):
-        return model
-    inner = getattr(model, "_functional", None)
-    if inner is not None and hasattr(inner, "_nodes"):
-        return inner
-    return None
-
-
 def _calls(model: Any) -> list[tuple[Any, Any]] | None:
     """(layer, node) for every layer call inside a functional model, in layer order."""
-    graph = _graph_model(model)
-    if graph is None:
-        return None
-    calls = []
-    for layer in graph.layers:
-        for index, node in enumerate(layer._inbound_nodes):
-            if f"{id(layer)}_ib-{index}" in graph._nodes:
-                calls.append((layer, node))
-                break
-    return calls
+    return keras_internals.layer_calls(model)
 
 
 def graph_model(model: Any) -> Any:
     """The functional graph behind a model (a Sequential's inner one), or None."""
-    return _graph_model(model)
+    return keras_internals.functional_graph(model)
 
 
 def layer_calls(model: Any) -> list[tuple[Any, Any]]:
@@ -186,10 +168,10 @@ def layer_calls(model: Any) -> list[tuple[Any, Any]]:
 
 
 def _output_names(model: Any) -> list[str]:
-    graph = _graph_model(model)
+    graph = keras_internals.functional_graph(model)
     if graph is None:
         return [model.layers[-1].name] if model.layers else []
-    return [t._keras_history.operation.name for t in graph.outputs]
+    return [keras_internals.producer_name(t) for t in graph.outputs]
 
 
 def _compiled(model: Any) -> str | None:
@@ -242,7 +224,7 @@ def model_stats(model: Any) -> ModelStats:
         if node is not None:
             in_shapes = [_dims(t.shape) for t in node.input_tensors]
             out_shapes = [_dims(t.shape) for t in node.output_tensors]
-            parents = [t._keras_history.operation.name for t in node.input_tensors]
+            parents = [keras_internals.producer_name(t) for t in node.input_tensors]
         else:
             in_shapes, out_shapes = [], []
             parents = [previous] if previous else []

@@ -22,7 +22,11 @@ class LayerSpec:
     ``keras`` is a class name, or a ``{rank: class name}`` mapping for the
     rank-generic aliases (rank = spatial dimensions of the input).
     ``keywords`` are short keyword names of this alias (``seq=`` for
-    ``output_sequence_length=`` in ``text_vectorize``).
+    ``output_sequence_length=`` in ``text_vectorize``). ``role`` says how
+    the statement is wired (one of :data:`ROLES`); ``adapt`` that the layer
+    learns from the training data before ``fit``; ``data_dtype`` the kind of
+    data it reads (``"string"`` for text layers); ``keras2`` the nearest
+    Keras 2 layer where tf_keras lacks this one.
     """
 
     alias: str
@@ -31,8 +35,24 @@ class LayerSpec:
     flags: dict[str, tuple[str, Any]] = field(default_factory=dict)
     fixed: dict[str, Any] = field(default_factory=dict)
     adapt: bool = False
-    merge: bool = False
+    role: str = "layer"
     keywords: dict[str, str] = field(default_factory=dict)
+    data_dtype: str | None = None
+    keras2: str | None = None
+
+    @property
+    def merge(self) -> bool:
+        """Whether the layer takes a list of inputs (``add @a @b``)."""
+        return self.role == "merge"
+
+    def classes(self) -> tuple[str, ...]:
+        """Every Keras class this word may build."""
+        return (self.keras,) if isinstance(self.keras, str) else tuple(self.keras.values())
+
+
+#: How statements are wired: one input; a list (merge); query/value[/key] (attention);
+#: a list [query, value[, key]] (list-attention).
+ROLES: tuple[str, ...] = ("layer", "merge", "attention", "list-attention")
 
 
 def _generic(pattern: str, ranks: tuple[int, ...] = (1, 2, 3)) -> dict[int, str]:
@@ -43,7 +63,7 @@ _NOBIAS = {"nobias": ("use_bias", False)}
 _RNN_FLAGS = {"seq": ("return_sequences", True), "state": ("return_state", True)}
 
 _SPECS: list[LayerSpec] = [
-    LayerSpec("input", "Input", ("shape",)),
+    LayerSpec("input", "Input", ("shape",), data_dtype="any"),
     LayerSpec("dense", "Dense", ("units",), _NOBIAS),
     LayerSpec("conv", _generic("Conv{}D"), ("filters", "kernel_size", "strides"), _NOBIAS),
     LayerSpec("conv1d", "Conv1D", ("filters", "kernel_size", "strides"), _NOBIAS),
@@ -69,8 +89,8 @@ _SPECS: list[LayerSpec] = [
     LayerSpec("gru", "GRU", ("units",), _RNN_FLAGS),
     LayerSpec("rnn", "SimpleRNN", ("units",), _RNN_FLAGS),
     LayerSpec("bi", "Bidirectional"),
-    LayerSpec("mha", "MultiHeadAttention", ("num_heads", "key_dim")),
-    LayerSpec("attention", "MultiHeadAttention", ("num_heads", "key_dim")),
+    LayerSpec("mha", "MultiHeadAttention", ("num_heads", "key_dim"), role="attention"),
+    LayerSpec("attention", "MultiHeadAttention", ("num_heads", "key_dim"), role="attention"),
     LayerSpec("reshape", "Reshape", ("target_shape",)),
     LayerSpec("permute", "Permute", ("dims",)),
     LayerSpec("repeat_vector", "RepeatVector", ("n",)),
@@ -79,14 +99,14 @@ _SPECS: list[LayerSpec] = [
     LayerSpec("crop", _generic("Cropping{}D"), ("cropping",)),
     LayerSpec("leaky_relu", "LeakyReLU", ("negative_slope",)),
     LayerSpec("prelu", "PReLU"),
-    LayerSpec("add", "Add", merge=True),
-    LayerSpec("subtract", "Subtract", merge=True),
-    LayerSpec("multiply", "Multiply", merge=True),
-    LayerSpec("average", "Average", merge=True),
-    LayerSpec("maximum", "Maximum", merge=True),
-    LayerSpec("minimum", "Minimum", merge=True),
-    LayerSpec("concat", "Concatenate", ("axis",), merge=True),
-    LayerSpec("dot", "Dot", ("axes",), merge=True),
+    LayerSpec("add", "Add", role="merge"),
+    LayerSpec("subtract", "Subtract", role="merge"),
+    LayerSpec("multiply", "Multiply", role="merge"),
+    LayerSpec("average", "Average", role="merge"),
+    LayerSpec("maximum", "Maximum", role="merge"),
+    LayerSpec("minimum", "Minimum", role="merge"),
+    LayerSpec("concat", "Concatenate", ("axis",), role="merge"),
+    LayerSpec("dot", "Dot", ("axes",), role="merge"),
     LayerSpec("rescale", "Rescaling", ("scale", "offset")),
     LayerSpec("normalize", "Normalization", ("axis",), adapt=True),
     LayerSpec("resize", "Resizing", ("height", "width")),
@@ -98,11 +118,11 @@ _SPECS: list[LayerSpec] = [
     LayerSpec("random_brightness", "RandomBrightness", ("factor",)),
     LayerSpec("random_translation", "RandomTranslation", ("height_factor", "width_factor")),
     LayerSpec("text_vectorize", "TextVectorization", ("max_tokens",),
-              adapt=True, keywords={"seq": "output_sequence_length"}),
-    LayerSpec("one_hot", "CategoryEncoding", ("num_tokens",), fixed={"output_mode": "one_hot"}),
-    LayerSpec("string_lookup", "StringLookup", adapt=True),
-    LayerSpec("integer_lookup", "IntegerLookup", adapt=True),
-    LayerSpec("hashing", "Hashing", ("num_bins",)),
+              adapt=True, keywords={"seq": "output_sequence_length"}, data_dtype="string"),
+    LayerSpec("one_hot", "CategoryEncoding", ("num_tokens",), fixed={"output_mode": "one_hot"}, data_dtype="int64"),
+    LayerSpec("string_lookup", "StringLookup", adapt=True, data_dtype="string"),
+    LayerSpec("integer_lookup", "IntegerLookup", adapt=True, data_dtype="int64"),
+    LayerSpec("hashing", "Hashing", ("num_bins",), data_dtype="any"),
 ]
 
 #: Statement words that are activation layers: ``relu`` -> ``Activation('relu')``.
@@ -115,6 +135,56 @@ for _word in ACTIVATION_LAYER_WORDS:
 
 LAYER_ALIASES: dict[str, LayerSpec] = {spec.alias: spec for spec in _SPECS}
 
+#: Keras classes with no word of their own whose wiring or Keras 2 substitute is not the default
+#: (written by class name: ``Attention @q @v``, ``GroupQueryAttention 4 2 16``).
+CLASS_SPECS: dict[str, LayerSpec] = {spec.alias: spec for spec in [
+    LayerSpec("Subtract", "Subtract", role="merge"),
+    LayerSpec("Minimum", "Minimum", role="merge"),
+    LayerSpec("Dot", "Dot", role="merge"),
+    LayerSpec("Attention", "Attention", role="list-attention"),
+    LayerSpec("AdditiveAttention", "AdditiveAttention", role="list-attention"),
+    LayerSpec("GroupQueryAttention", "GroupQueryAttention", role="attention", keras2="MultiHeadAttention"),
+    LayerSpec("RMSNormalization", "RMSNormalization", keras2="LayerNormalization"),
+    LayerSpec("AdaptiveAveragePooling1D", "AdaptiveAveragePooling1D", keras2="GlobalAveragePooling1D"),
+    LayerSpec("AdaptiveAveragePooling2D", "AdaptiveAveragePooling2D", keras2="GlobalAveragePooling2D"),
+    LayerSpec("AdaptiveMaxPooling1D", "AdaptiveMaxPooling1D", keras2="GlobalMaxPooling1D"),
+    LayerSpec("AdaptiveMaxPooling2D", "AdaptiveMaxPooling2D", keras2="GlobalMaxPooling2D"),
+    LayerSpec("ReversibleEmbedding", "ReversibleEmbedding", keras2="Embedding"),
+    LayerSpec("InputLayer", "InputLayer", data_dtype="any"),
+    LayerSpec("HashedCrossing", "HashedCrossing", data_dtype="any"),
+    LayerSpec("Discretization", "Discretization", data_dtype="int64"),
+]}
+
+
+def _by_class(specs: list[LayerSpec]) -> dict[str, LayerSpec]:
+    table: dict[str, LayerSpec] = {}
+    for spec in specs:
+        for class_name in spec.classes():
+            table.setdefault(class_name, spec)
+    return table
+
+
+_SPEC_BY_CLASS: dict[str, LayerSpec] = {**_by_class(_SPECS), **CLASS_SPECS}
+
+
+def role_of(class_name: str | None) -> str:
+    """How a Keras class's statements are wired (see :data:`ROLES`)."""
+    spec = _SPEC_BY_CLASS.get(class_name or "")
+    return spec.role if spec is not None else "layer"
+
+
+#: Keras classes of each role other than "layer", from the specs above.
+CLASSES_BY_ROLE: dict[str, frozenset[str]] = {
+    role: frozenset(name for name, spec in _SPEC_BY_CLASS.items() if spec.role == role) for role in ROLES
+}
+
+#: Layer classes whose ``dtype`` is the type of their data (strings, ids), not a float policy:
+#: kmagic never passes them a precision policy.
+DATA_DTYPE_CLASSES: frozenset[str] = frozenset(name for name, spec in _SPEC_BY_CLASS.items() if spec.data_dtype)
+
+#: The nearest Keras 2 (tf_keras) layer for a Keras 3 layer that tf_keras lacks.
+KERAS2_SUBSTITUTES: dict[str, str] = {name: spec.keras2 for name, spec in _SPEC_BY_CLASS.items() if spec.keras2}
+
 #: Activation words, valid as bare words inside a layer statement.
 ACTIVATION_WORDS: tuple[str, ...] = (
     "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "swish", "silu", "sigmoid",
@@ -123,8 +193,8 @@ ACTIVATION_WORDS: tuple[str, ...] = (
 )
 PADDING_WORDS: tuple[str, ...] = ("same", "valid", "causal")
 
-#: Keras layer classes whose statements need their data adapted before training.
-ADAPT_CLASSES: tuple[str, ...] = ("Normalization", "TextVectorization", "StringLookup", "IntegerLookup")
+#: Keras layer classes whose statements need their data adapted before training (``adapt=True`` above).
+ADAPT_CLASSES: tuple[str, ...] = tuple(sorted({name for spec in _SPECS if spec.adapt for name in spec.classes()}))
 
 #: Flag keywords of Keras classes used without an alias (``LSTM`` gets ``seq``, too).
 CLASS_FLAGS: dict[str, dict[str, tuple[str, Any]]] = {
@@ -133,15 +203,25 @@ CLASS_FLAGS: dict[str, dict[str, tuple[str, Any]]] = {
     "Embedding": {"mask": ("mask_zero", True)},
 }
 
-#: Block and statement keywords of the language.
-KEYWORDS: tuple[str, ...] = (
-    "input", "as", "output", "repeat", "residual", "project", "block", "branch",
-    "compile", "fit",
-)
 MERGE_BLOCKS: dict[str, str] = {
     "concat": "Concatenate", "add": "Add", "multiply": "Multiply",
     "average": "Average", "maximum": "Maximum",
 }
+#: Statements of the model's top level only (refused inside any block body).
+TOP_LEVEL_WORDS: tuple[str, ...] = ("output", "compile", "fit")
+#: Words that start a statement with a meaning of its own, and words that open a block (``word ...:``).
+STATEMENT_WORDS: tuple[str, ...] = ("input", *TOP_LEVEL_WORDS)
+BLOCK_WORDS: tuple[str, ...] = ("repeat", "residual", "block", "branch")
+#: Every structure word: what a statement may start with besides a layer.
+STRUCTURE_WORDS: tuple[str, ...] = (*STATEMENT_WORDS, *BLOCK_WORDS, *MERGE_BLOCKS)
+#: Block and statement keywords of the language (``as`` and ``project`` included).
+KEYWORDS: tuple[str, ...] = (*STATEMENT_WORDS, *BLOCK_WORDS, "as", "project")
+#: The ``compile`` and ``fit`` settings offered by completion (Keras accepts every keyword of
+#: ``Model.compile`` / ``Model.fit``; these are the ones worth offering first).
+COMPILE_SETTINGS: tuple[str, ...] = ("optimizer", "loss", "metrics", "loss_weights", "weighted_metrics",
+                                     "run_eagerly", "steps_per_execution", "jit_compile")
+FIT_SETTINGS: tuple[str, ...] = ("epochs", "batch_size", "validation_split", "callbacks", "shuffle",
+                                 "class_weight", "initial_epoch", "steps_per_epoch", "validation_freq", "verbose")
 CONSTANTS: dict[str, Any] = {"true": True, "false": False, "none": None}
 
 #: Optimizer words -> (Keras class, fixed keyword arguments).

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kmagic import keras_internals
 from kmagic.errors import KmagicDataError
 from kmagic.registry import ADAPT_CLASSES
 
@@ -26,10 +27,7 @@ def _is_adapted(layer: Any) -> bool:
         return getattr(layer, "input_mean", None) is not None
     if hasattr(layer, "vocabulary_size"):
         size = int(layer.vocabulary_size())
-        special = getattr(layer, "_token_start_index", None)
-        if special is None and hasattr(layer, "_lookup_layer"):
-            special = layer._lookup_layer._token_start_index
-        return size > (special() if callable(special) else 0)
+        return size > keras_internals.token_start_index(layer)
     return False
 
 
@@ -42,14 +40,14 @@ def layers_to_adapt(model: Any) -> list[Any]:
 def _input_index(model: Any, tensor: Any) -> int | None:
     """Which model input a tensor is, or None when it is computed inside the model."""
     for index, model_input in enumerate(model.inputs):
-        if model_input is tensor or model_input._keras_history.operation is tensor._keras_history.operation:
+        if model_input is tensor or keras_internals.producer(model_input) is keras_internals.producer(tensor):
             return index
     return None
 
 
 def _select_input(model: Any, x: Any, index: int) -> Any:
     if isinstance(x, Mapping):
-        name = model.inputs[index]._keras_history.operation.name
+        name = keras_internals.producer_name(model.inputs[index])
         if name not in x:
             raise KmagicDataError(f"expected the training data to have an entry '{name}' for the model "
                                   f"input of that name, received keys {sorted(x)}")
@@ -166,10 +164,10 @@ def infer_compile(model: Any, y: Any, x: Any = None) -> CompileChoice:
     choice = CompileChoice()
     if len(outputs) == 1:
         tensor = outputs[0]
-        loss, metric, reason = _loss_for(tensor._keras_history.operation, tensor.shape[-1], labels, "")
+        loss, metric, reason = _loss_for(keras_internals.producer(tensor), tensor.shape[-1], labels, "")
         choice.loss, choice.metrics, choice.reasons = loss, [metric] if metric else [], [reason]
         return choice
-    names = [t._keras_history.operation.name for t in outputs]
+    names = [keras_internals.producer_name(t) for t in outputs]
     if isinstance(labels, Mapping):
         per_output = [labels.get(name) for name in names]
     elif isinstance(labels, (list, tuple)) and len(labels) == len(outputs):
@@ -181,7 +179,7 @@ def infer_compile(model: Any, y: Any, x: Any = None) -> CompileChoice:
     for name, tensor, target in zip(names, outputs, per_output, strict=False):
         if target is None:
             raise KmagicDataError(f"expected labels for output '{name}', received none")
-        loss, metric, reason = _loss_for(tensor._keras_history.operation, tensor.shape[-1], target, f"{name}: ")
+        loss, metric, reason = _loss_for(keras_internals.producer(tensor), tensor.shape[-1], target, f"{name}: ")
         choice.loss[name] = loss
         choice.metrics[name] = [metric] if metric else []
         choice.reasons.append(reason)
@@ -223,18 +221,6 @@ def set_steps_per_execution(model: Any, steps: int) -> None:
 
 
 # ---------------------------------------------------------------- data checks
-
-def check_data(model: Any, x: Any, y: Any) -> None:
-    """Inputs against the model's inputs, labels against its outputs (and loss, once compiled).
-
-    See :mod:`kmagic.datacheck` for every check; ``%kfit`` calls
-    :func:`kmagic.datacheck.check_fit_data` with the validation data too.
-    """
-    from kmagic import datacheck
-
-    samples = datacheck.check_inputs(model, x)
-    datacheck.check_labels(model, y, samples=samples)
-
 
 def validation_part(x: Any, y: Any, fit_kwargs: Mapping[str, Any]) -> tuple[Any, Any] | None:
     """The validation data a fit will use: ``validation_data``, or for ``validation_split`` the
@@ -391,15 +377,13 @@ def epoch_text_callback(write: Callable[[str], None] = print, stop_on_nan: bool 
     ``stop_on_nan``, ends training with the last finite weights restored,
     exactly as in the dashboard.
     """
-    from kmagic.callbacks.history import nan_message, restored_message
+    from kmagic.callbacks.history import epoch_line, nan_message, restored_message
     from kmagic.callbacks.recorder import TrainingRecorder
+    from kmagic.widgets.frontend import test_mode
 
     class EpochText(TrainingRecorder):
         def on_epoch_recorded(self, epoch: int) -> None:
-            h = self.history
-            items = sorted(h.epoch.items(), key=lambda kv: (kv[0].startswith("val_"), "loss" not in kv[0]))
-            values = ", ".join(f"{k}={series[-1]:.4g}" for k, series in items if series)
-            write(f"epoch {epoch + 1}/{h.epochs_planned}: {values}")
+            write(epoch_line(self.history, epoch, timing=not test_mode()))
 
         def on_nan(self) -> None:
             write(nan_message(self.history, self.stop_on_nan))

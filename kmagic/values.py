@@ -13,13 +13,9 @@ from typing import Any
 
 from kmagic import registry
 from kmagic.dsl import ast
-from kmagic.errors import (
-    KmagicError,
-    KmagicInterpolationError,
-    KmagicNameError,
-    KmagicValueError,
-    did_you_mean,
-)
+from kmagic.errors import KmagicError, KmagicNameError, KmagicValueError, did_you_mean
+from kmagic.expr import evaluate
+from kmagic.shapes import ShapeError, parse_shape
 
 
 @dataclass(frozen=True)
@@ -86,22 +82,13 @@ class Resolver:
             return self.interp(node)
         if isinstance(node, ast.Call):
             return self.layer_call(node, key)
-        raise KmagicValueError(f"expected a value, received {type(node).__name__}", 1, 1)
+        raise KmagicValueError(f"expected a value, received {type(node).__name__}")
 
     def interp(self, node: ast.Interp) -> Resolved:
-        """Evaluate ``{expr}`` in the namespace: the one place the DSL reaches Python."""
-        if not node.expr:
-            raise self._error(KmagicInterpolationError, "expected a Python expression inside {}, received nothing",
-                              node.span)
-        try:
-            value = eval(compile(node.expr, "<kmodel interpolation>", "eval"), {"__builtins__": __builtins__},
-                         self.namespace)  # noqa: S307 - interpolation is the documented way to reach Python
-        except SyntaxError as exc:
-            raise self._error(KmagicInterpolationError, f"expected a Python expression in {{{node.expr}}}, "
-                              f"received a syntax error ({exc.msg})", node.span) from None
-        except Exception as exc:  # noqa: BLE001 - any failure of user code becomes a positioned error
-            raise self._error(KmagicInterpolationError, f"expected {{{node.expr}}} to evaluate in the notebook's "
-                              f"namespace, received {type(exc).__name__}: {exc}", node.span) from None
+        """Evaluate ``{expr}`` in the namespace (kmagic.expr: the one evaluator of kmagic)."""
+        span = node.span
+        value = evaluate(node.expr, self.namespace, line=span.line, column=span.column, source=self.source or None,
+                         width=span.width)
         code = literal_code(value)
         if code is None:
             code = getattr(value, "__name__", None) if inspect.isclass(value) else None
@@ -109,17 +96,13 @@ class Resolver:
         return Resolved(value, code)
 
     def shape(self, node: ast.Value) -> Resolved:
-        """An input shape: 28x28x1, ?x16, ?, (None, 16), 100 or {expr}."""
-        resolved = self.value(node)
-        value = resolved.value
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = (value,)
-        if isinstance(value, list):
-            value = tuple(value)
-        if not isinstance(value, tuple) or not all(d is None or (isinstance(d, int) and d > 0) for d in value):
-            raise self._error(KmagicValueError, f"expected a shape of positive sizes or ?, received {value!r}",
-                              node.span)
-        return Resolved(value, repr(value))
+        """An input shape: 28x28x1, ?x16, ?, (None, 16), 100 or {expr} (kmagic.shapes: the one shape parser)."""
+        value = self.value(node).value
+        try:
+            shape = parse_shape(value)
+        except ShapeError as exc:
+            raise self._error(KmagicValueError, str(exc), node.span) from None
+        return Resolved(shape, repr(shape))
 
     # ------------------------------------------------------------------ calls
     def layer_call(self, node: ast.Call, key: str | None) -> Resolved:

@@ -5,6 +5,10 @@
   pattern), so a failing magic fails the test with the real exception. Names a
   test adds to the namespace and ``%config KMagic`` settings are removed
   afterwards; the extension is unloaded.
+- hypothesis profiles: ``small`` (the default, for ``make test-fast``) and
+  ``large`` (``pytest --hypothesis-profile=large``, what ``make test`` runs).
+  Tests scale their example counts by the profile with ``hypothesis_examples``
+  in tests/test_fuzz.py.
 - ``nb_run``: ``nb_run(cells, **options)`` executes a list of code cells with
   nbclient in a fresh ``python3`` kernel (this venv's Python, the repository on
   ``PYTHONPATH``) and returns the executed notebook (errors are kept in the
@@ -19,8 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parents[1]
+
+_PROFILE = {"deadline": None, "derandomize": True,
+            "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much]}
+settings.register_profile("small", max_examples=30, **_PROFILE)
+settings.register_profile("large", max_examples=1000, **_PROFILE)
+settings.load_profile("small")  # --hypothesis-profile=large (make test) loads the other one
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
@@ -151,3 +162,22 @@ def comms(monkeypatch: pytest.MonkeyPatch) -> list[RecordingComm]:
 
     monkeypatch.setattr(widget_module.comm, "create_comm", create_comm)
     return made
+
+
+_KERNEL_STARTERS = ("kernel_helpers", "NotebookClient", "start_new_kernel", "KernelManager", "run_notebook(")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse a test that starts a Jupyter kernel without the ``kernel`` marker (so test-fast stays fast)."""
+    unmarked = []
+    sources: dict[str, str] = {}
+    for item in items:
+        path = str(item.path)
+        if path not in sources:
+            sources[path] = Path(path).read_text(encoding="utf-8") if path.endswith(".py") else ""
+        starts_kernel = "nb_run" in getattr(item, "fixturenames", ()) or any(
+            marker in sources[path] for marker in _KERNEL_STARTERS)
+        if starts_kernel and item.get_closest_marker("kernel") is None and not path.endswith("conftest.py"):
+            unmarked.append(item.nodeid)
+    if unmarked:
+        raise pytest.UsageError("tests that start a kernel must be marked 'kernel': " + ", ".join(unmarked))

@@ -17,8 +17,7 @@ from kmagic.widgets.activations import (
     show_activations,
 )
 from kmagic.widgets.plots import activation_kind
-
-PNG = b"\x89PNG\r\n\x1a\n"
+from tests.png_check import assert_drawn_png
 
 
 def _conv() -> Any:
@@ -55,6 +54,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 @pytest.mark.parametrize("case", list(CASES))
 def test_capture_matches_each_layer_and_the_model(case: str) -> None:
     make, shape, kinds = CASES[case]
@@ -74,6 +74,7 @@ def test_capture_matches_each_layer_and_the_model(case: str) -> None:
     np.testing.assert_allclose(acts[name], np.asarray(reference), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 @pytest.mark.parametrize("case", list(CASES))
 def test_every_view_renders_a_static_image_and_a_widget(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
     make, shape, kinds = CASES[case]
@@ -82,11 +83,11 @@ def test_every_view_renders_a_static_image_and_a_widget(case: str, monkeypatch: 
     view = show_activations(model, x, sample=2)
     assert isinstance(view, ActivationExplorer)
     for layer in [None, *kinds]:
-        assert view.png(layer, 1).startswith(PNG)
+        assert_drawn_png(view.png(layer, 1), min_width=50, min_height=50)
     monkeypatch.setenv("KMAGIC_FRONTEND", "text")
     bundle = view._repr_mimebundle_()
     assert set(bundle) == {"text/plain", "image/png"}
-    assert base64.b64decode(bundle["image/png"]).startswith(PNG)
+    assert_drawn_png(base64.b64decode(bundle["image/png"]), min_width=50, min_height=50)
     assert all(name in bundle["text/plain"] for name in kinds)
     monkeypatch.setenv("KMAGIC_FRONTEND", "widget")
     bundle = view._repr_mimebundle_()
@@ -97,7 +98,8 @@ def test_every_view_renders_a_static_image_and_a_widget(case: str, monkeypatch: 
     assert [value for _, value in selector.options][1:] == list(kinds)
     overview = image.value
     selector.value = list(kinds)[0]
-    assert bytes(image.value) != bytes(overview) and bytes(image.value).startswith(PNG)
+    assert bytes(image.value) != bytes(overview)
+    assert_drawn_png(bytes(image.value), min_width=50, min_height=50)
     before = bytes(image.value)
     slider.value = 4
     assert bytes(image.value) != before and "sample 4" in box.children[1].value
@@ -111,6 +113,7 @@ def test_the_multi_output_model_is_built_once_per_model() -> None:
     assert activation_model(_dense())[1] is not first
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_large_inputs_are_captured_in_chunks() -> None:
     model = _dense()
     x = np.random.default_rng(0).normal(size=(600, 5)).astype("float32")

@@ -1,4 +1,4 @@
-"""Each layer word of DSL.md §3 against a hand-written Keras model.
+"""Each layer word of docs/language.md §3 against a hand-written Keras model.
 
 Every case builds kmodel text with ``kmagic.build`` and the same model by
 hand with Keras, then compares layer classes, parameter count, every layer's

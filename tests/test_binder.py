@@ -98,6 +98,6 @@ def test_binder_environment_runs_the_notebooks(tmp_path: Path) -> None:
     nbval_env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(kernels), os.environ.get("JUPYTER_PATH")]))
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-         "--nbval-sanitize-with", "notebooks/sanitize.cfg", "--nbval-kernel-name", KERNEL_NAME, *NOTEBOOKS],
+         "--nbval-kernel-name", KERNEL_NAME, *NOTEBOOKS],
         cwd=repo, env=nbval_env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-4000:]

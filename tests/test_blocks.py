@@ -1,4 +1,4 @@
-"""Block forms, names, inputs/outputs and training settings of DSL.md §4-§6 against hand-written Keras.
+"""Block forms, names, inputs/outputs and training settings of docs/language.md §4-§6 against hand-written Keras.
 
 Structural cases compare layer classes, parameter count, every layer's output
 shape and config with a Keras functional model written by hand; ``compile``
@@ -142,6 +142,7 @@ MERGE_BLOCKS = {"concat": "Concatenate", "add": "Add", "multiply": "Multiply", "
                 "maximum": "Maximum"}
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 @pytest.mark.parametrize("word", sorted(MERGE_BLOCKS))
 def test_merge_block_with_branches(word: str, k: Any, L: Any) -> None:
     built = kmagic.build(f"input 8x8x3\n{word}:\n    branch: conv 4 1 relu\n    branch:\n"
@@ -371,6 +372,7 @@ def test_dict_losses_for_several_outputs() -> None:
     assert model.get_compile_config()["loss_weights"] == {"out": 1.0, "aux": 0.5}
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_dict_losses_train_on_several_outputs() -> None:
     model = kmagic.build(PROGRAMS["multi_io"], seed=0)
     rng = np.random.default_rng(0)
@@ -407,6 +409,7 @@ def test_metric_arguments_reach_keras() -> None:
     assert auc["config"]["curve"] == "PR"
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_compiled_metrics_train(k: Any) -> None:
     model = kmagic.build("input 6\ndense 4 softmax\ncompile adam cce metrics=[acc, f1, auc, top_k(k=2), precision]",
                          seed=0)
@@ -442,6 +445,7 @@ def test_fit_callbacks_monitor_positional(k: Any) -> None:
     assert stop.monitor == "loss" and stop.patience == 1
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_fit_defaults_run_with_keras_fit(tmp_path: Path) -> None:
     log = tmp_path / "log.csv"
     model = kmagic.build(f"input 4\ndense 2 softmax\ncompile adam scce\nfit epochs=2 batch_size=4 "

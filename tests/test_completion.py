@@ -93,6 +93,7 @@ def test_kblock_cells_complete_too(shell) -> None:
     assert "dense" in texts(shell, "%%kblock pair(u)\nden")
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_other_cells_are_left_to_ipython(shell) -> None:
     shell.user_ns["dense_value"] = 1
     assert "dense_value" in texts(shell, "dense_v")

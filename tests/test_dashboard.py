@@ -15,8 +15,7 @@ from conftest import RecordingComm
 
 from kmagic._keras import keras
 from kmagic.widgets.dashboard import Dashboard, detect_frontend
-
-PNG = b"\x89PNG\r\n\x1a\n"
+from tests.png_check import assert_drawn_png
 
 
 def _classifier(seed: int = 0) -> Any:
@@ -39,6 +38,7 @@ def _click(dashboard: Dashboard, content: dict[str, Any]) -> None:
     dashboard.widget._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_history_after_fit_matches_keras() -> None:
     model, (x, y) = _classifier(), _data()
     dash = Dashboard(frontend="text", final_image=False, batch_size=16)
@@ -62,6 +62,7 @@ def test_history_after_fit_matches_keras() -> None:
     assert status["samples_per_s"] > 0 and status["progress"] == 1.0 and status["eta"] is None
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_best_epoch_maximises_accuracy_when_monitored() -> None:
     model, (x, y) = _classifier(), _data()
     dash = Dashboard(frontend="text", final_image=False, monitor="val_accuracy")
@@ -84,6 +85,7 @@ def test_nan_is_flagged_and_can_stop_training() -> None:
     assert len(h.batch_x) <= 2
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_widget_receives_only_new_points(comms: list[RecordingComm]) -> None:
     model, (x, y) = _classifier(), _data()
     dash = Dashboard(refresh_interval=0, frontend="widget", final_image=False)
@@ -115,6 +117,7 @@ def test_widget_receives_only_new_points(comms: list[RecordingComm]) -> None:
     assert reset["points"]["epoch"]["y"]["val_loss"] == pytest.approx(h.epoch["val_loss"])
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_refresh_is_throttled_by_wall_time(comms: list[RecordingComm]) -> None:
     model, (x, y) = _classifier(), _data()
     dash = Dashboard(refresh_interval=60, frontend="widget", final_image=False)
@@ -137,6 +140,7 @@ class ClickStopAt(keras().callbacks.Callback):
             _click(self.dashboard, {"type": "stop"})
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_stop_message_ends_training_keeping_weights_and_history(comms: list[RecordingComm]) -> None:
     model, (x, y) = _classifier(), _data()
     before = [w.copy() for w in model.get_weights()]
@@ -153,6 +157,7 @@ def test_stop_message_ends_training_keeping_weights_and_history(comms: list[Reco
     assert dash.widget.status["stopped_at"] == [1, 4] and h.where_stopped() == "epoch 1/20, batch 4/12"
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_text_mode_prints_epoch_lines_and_makes_a_final_image(capsys: pytest.CaptureFixture[str]) -> None:
     model, (x, y) = _classifier(), _data()
     dash = Dashboard(frontend="text", validation_data=(x[:40], y[:40]))
@@ -162,11 +167,12 @@ def test_text_mode_prints_epoch_lines_and_makes_a_final_image(capsys: pytest.Cap
     assert len(epoch_lines) == 2 and epoch_lines[0].startswith("epoch 1/2")
     assert "loss" in epoch_lines[0] and "val_accuracy" in epoch_lines[0]
     assert out[-1].startswith("done in")
-    assert dash.final_png.startswith(PNG)
+    assert_drawn_png(dash.final_png)
     matrix, labels = dash.confusion
     assert matrix.sum() == 40 and labels == ["0", "1", "2"]
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_no_confusion_matrix_for_regression() -> None:
     k = keras()
     model = k.Sequential([k.Input((6,)), k.layers.Dense(1)])
@@ -174,9 +180,11 @@ def test_no_confusion_matrix_for_regression() -> None:
     x, _ = _data()
     dash = Dashboard(frontend="text", validation_data=(x, x[:, 0]))
     model.fit(x, x[:, 0], epochs=1, verbose=0, callbacks=[dash])
-    assert dash.confusion is None and dash.final_png.startswith(PNG)
+    assert dash.confusion is None
+    assert_drawn_png(dash.final_png)
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_learning_rate_changes_are_recorded() -> None:
     model, (x, y) = _classifier(), _data()
     schedule = keras().callbacks.LearningRateScheduler(lambda epoch, lr: 0.01 if epoch < 2 else 0.001)
@@ -186,6 +194,7 @@ def test_learning_rate_changes_are_recorded() -> None:
     assert dash.history.lr[-1][1] == pytest.approx(0.001)
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_a_second_fit_continues_the_series() -> None:
     model, (x, y) = _classifier(), _data()
     dash = Dashboard(frontend="text", final_image=False)
@@ -205,6 +214,7 @@ def test_keeps_keras_async_batch_dispatch() -> None:
     assert with_dashboard._async_train == bare._async_train
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_keyboard_interrupt_keeps_state() -> None:
     from IPython.core.interactiveshell import InteractiveShell
 
@@ -297,7 +307,7 @@ def test_widget_mode_is_one_output_updated_at_the_end(comms: list[RecordingComm]
     assert final["text/plain"].startswith("done in ") and "stopped at epoch 1/20, batch 4/12: Stop button" in final["text/plain"]
     import base64
 
-    assert base64.b64decode(final["image/png"]) == dash.final_png and dash.final_png.startswith(PNG)
+    assert base64.b64decode(final["image/png"]) == dash.final_png and assert_drawn_png(dash.final_png, min_width=300) is not None
     _no_object_reprs([c["data"]["text/plain"] for c in published.calls])
     # While the image was drawn the status said so; the last status says it is done.
     drawing = [m["status"]["drawing"] for m in dash.widget.comm.custom() if m["type"] == "update"]
@@ -320,7 +330,7 @@ def test_terminal_text_mode_prints_the_final_line_and_no_image(published: Publis
     assert "stopped at epoch 1/5" in last and "the loss became NaN or infinite" in last
     assert "WARNING: the loss became NaN or infinite at epoch 1, batch 1" in last
     _no_object_reprs([out])
-    assert dash.final_png.startswith(PNG)  # drawn on first use
+    assert_drawn_png(dash.final_png, min_width=300)  # drawn on first use
 
 
 def test_view_texts_are_readable_summaries() -> None:

@@ -134,6 +134,7 @@ JUPYTER_CONFIG = ('<script id="jupyter-config-data" type="application/json">'
                   '{"baseUrl": "http://127.0.0.1:8888/lab-base/", "wsUrl": "", "token": "s3cret"}</script>')
 
 
+@pytest.mark.browser
 @pytest.mark.slow
 @needs_chromium
 def test_stop_button_says_why_it_cannot_work_before_a_click(tmp_path: Path) -> None:
@@ -176,6 +177,7 @@ def test_stop_button_says_why_it_cannot_work_before_a_click(tmp_path: Path) -> N
         assert why in got["title"] and why in got["note"] and "Interrupt the kernel" in got["note"], (name, got)
 
 
+@pytest.mark.browser
 @pytest.mark.slow
 @needs_chromium
 def test_dashboard_javascript_draws_and_sends_stop(tmp_path: Path, comms: list) -> None:

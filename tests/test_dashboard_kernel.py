@@ -14,7 +14,7 @@ import pytest
 from kernel_helpers import kernel_env, user_expression
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
 SETUP = """
 import numpy as np, keras

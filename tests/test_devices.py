@@ -100,7 +100,8 @@ def test_unknown_names_raise_with_did_you_mean(kwargs, message, hint) -> None:
         devices.resolve(**kwargs)
     assert message in info.value.message
     assert info.value.hint == hint
-    assert (info.value.line, info.value.column) == (1, 1)
+    assert (info.value.line, info.value.column) == (None, None)  # no fake position
+    assert not str(info.value).startswith("line ")
 
 
 def test_tpu_without_a_tpu_is_a_clear_error(monkeypatch) -> None:
@@ -166,6 +167,7 @@ def _policies(model) -> dict[str, str]:
     return {layer.name: layer.dtype_policy.name for layer in model.layers if layer.weights}
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 @pytest.mark.parametrize(("precision", "loss_scale"), [("mixed_float16", True), ("mixed_bfloat16", False)])
 def test_mixed_precision_reaches_every_layer_and_the_output_stays_float32(precision, loss_scale) -> None:
     from kmagic._keras import keras
@@ -241,6 +243,7 @@ def test_keras2_namespace_names_keras3_only_layers() -> None:
     assert info.value.hint == "Did you mean 'LayerNormalization'?"
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_keras3_callbacks_run_inside_a_tf_keras_fit() -> None:
     import tf_keras
 

@@ -50,6 +50,7 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_mirrored_over_two_logical_cpus_trains_with_two_replicas() -> None:
     run = subprocess.run([sys.executable, str(WORKERS / "mirrored.py")], env=_env(), cwd=ROOT,
                          capture_output=True, text=True, timeout=180)

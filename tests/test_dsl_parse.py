@@ -165,6 +165,7 @@ def test_names_inside_repeat_are_local_to_each_repetition() -> None:
     assert names == ["h", "h_2", "h_3"]
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_huge_and_deep_inputs_raise_kmagic_errors_only() -> None:
     deep = "input 8\n" + "".join(" " * (4 * i) + "repeat 1:\n" for i in range(200)) + " " * 800 + "dense 1\n"
     with pytest.raises(KmagicSyntaxError, match="nested blocks"):

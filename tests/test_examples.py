@@ -1,4 +1,4 @@
-"""The worked examples of DSL.md §9 build exactly as stated, and match hand-written Keras."""
+"""The worked examples of docs/language.md §9 build exactly as stated, and match hand-written Keras."""
 
 from __future__ import annotations
 
@@ -77,6 +77,7 @@ def test_compile_lines_compile_the_model() -> None:
     assert getattr(kmagic.build(RESIDUAL), "optimizer", None) is None
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_the_text_classifier_trains_on_token_ids() -> None:
     model = kmagic.build(TEXT_CLASSIFIER, seed=0)
     rng = np.random.default_rng(0)

@@ -57,10 +57,16 @@ def _check(text: str) -> None:
             kmagic.build(text, input_shape="8", namespace={"n": 2})
 
 
-FUZZ = settings(max_examples=1200, deadline=None, derandomize=True,
+def hypothesis_examples(at_full_size: int) -> int:
+    """Examples to run: ``at_full_size`` under the large profile (1000 examples), scaled down under small."""
+    return max(10, round(at_full_size * settings().max_examples / 1000))
+
+
+FUZZ = settings(max_examples=hypothesis_examples(1200),
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 @FUZZ
 @given(PROGRAM)
 def test_generated_programs_raise_only_kmagic_errors(text: str) -> None:
@@ -114,15 +120,15 @@ def layered(draw: st.DrawFn) -> str:
     return "\n".join(lines)
 
 
-@settings(max_examples=500, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=hypothesis_examples(500), suppress_health_check=[HealthCheck.too_slow])
 @given(layered())
 def test_layered_programs_build_or_raise_kmagic_errors(text: str) -> None:
     """Mostly valid syntax, so these reach Keras: its refusals must come back as KmagicErrors."""
     _check(text)
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
+@settings(max_examples=hypothesis_examples(300))
 @given(st.text(max_size=200))
 def test_arbitrary_text_raises_only_kmagic_errors(text: str) -> None:
     _check(text)

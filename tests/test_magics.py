@@ -72,14 +72,6 @@ def test_unload_and_reload(shell) -> None:
     assert shell.user_ns["net"].count_params() == 8 * 16 + 16 + 16 * 3 + 3
 
 
-def test_traitlet_choices_match_devices() -> None:
-    from kmagic import devices
-
-    assert magics.PRECISIONS == devices.PRECISIONS
-    assert magics.STRATEGIES == devices.STRATEGIES
-    assert magics.JIT_CHOICES == devices.JIT_CHOICES
-
-
 def test_help_is_generated_from_arguments(shell) -> None:
     for name in magics.LINE_MAGICS:
         assert f"  %{name}" in shell.object_inspect_text(f"%{name}"), name  # what %name? shows
@@ -177,6 +169,7 @@ def test_kmodel_body_error_is_body_relative(shell) -> None:
     assert "net" not in shell.user_ns
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_kmodel_syntax_error_imports_no_keras_first(shell) -> None:
     code = textwrap.dedent("""
         import sys

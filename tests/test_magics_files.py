@@ -15,6 +15,7 @@ from kmagic.errors import KmagicError, KmagicNameError, KmagicUsageError
 CNN = "%%kmodel net --quiet\ninput 8x8x1\nconv 4 3 relu\nmaxpool 2\nflatten\ndense 3 softmax\n"
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 @pytest.mark.parametrize("extension", [".keras", ".h5", ".json"])
 def test_ksave_then_kload_round_trip(shell, tmp_path, extension: str) -> None:
     shell.run_cell(CNN)
@@ -156,6 +157,7 @@ def test_kweights_with_and_without_data(shell, fake_views) -> None:
     assert fake_views["weights"][1] is shell.user_ns["X"] and fake_views["weights"][2] is shell.user_ns["y"]
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_kactivations_and_kweights_with_the_real_views(shell) -> None:
     pytest.importorskip("kmagic.widgets.activations")
     pytest.importorskip("kmagic.widgets.weights")

@@ -18,6 +18,7 @@ def data(shell):
     return shell
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_kfit_adapts_compiles_trains_and_binds_history(data) -> None:
     shell = data
     shell.run_cell("%%kmodel net --quiet\ninput 4\nnormalize\ndense 8 relu\ndense 3 softmax\n")
@@ -34,6 +35,7 @@ def test_kfit_adapts_compiles_trains_and_binds_history(data) -> None:
     assert np.allclose(np.ravel(norm.mean), shell.user_ns["X"].mean(axis=0), rtol=1e-3)
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_kfit_one_hot_labels_pick_cce(data) -> None:
     shell = data
     shell.run_cell("%%kmodel net --input 4 --quiet\ndense 3 softmax\n")
@@ -42,6 +44,7 @@ def test_kfit_one_hot_labels_pick_cce(data) -> None:
     assert "loss=categorical_crossentropy" in captured.stdout
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_kfit_uses_stored_fit_defaults_and_arguments_win(data) -> None:
     shell = data
     shell.run_cell("%%kmodel net --input 4 --quiet\ndense 3 softmax\ncompile adam scce metrics=[accuracy]\n"
@@ -57,6 +60,7 @@ def test_kfit_uses_stored_fit_defaults_and_arguments_win(data) -> None:
     assert len(history.history["loss"]) == 1 and history.params["steps"] == 3
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_kfit_validation_data_and_interpolated_slices(data) -> None:
     shell = data
     shell.run_cell("%%kmodel net --input 4 --quiet\ndense 3 softmax\n")
@@ -66,6 +70,7 @@ def test_kfit_validation_data_and_interpolated_slices(data) -> None:
     assert history.params["steps"] == 1 and len(history.history["val_loss"]) == 2
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_kfit_validation_split_option(data) -> None:
     shell = data
     shell.run_cell("%%kmodel net --input 4 --quiet\ndense 3 softmax\n")
@@ -74,6 +79,7 @@ def test_kfit_validation_split_option(data) -> None:
     assert "val_loss" in shell.user_ns["net_history"].history
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_kfit_steps_per_execution(data) -> None:
     shell = data
     shell.run_cell("%%kmodel net --input 4 --quiet\ndense 3 softmax\n")
@@ -81,6 +87,7 @@ def test_kfit_steps_per_execution(data) -> None:
     assert shell.user_ns["net"].steps_per_execution == 4
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_kfit_shows_the_dashboard_by_default(data) -> None:
     shell = data
     shell.run_cell("%%kmodel net --input 4 --quiet\ndense 3 softmax\n")
@@ -93,15 +100,17 @@ def test_kfit_shows_the_dashboard_by_default(data) -> None:
     assert len(shell.user_ns["net_history"].history["loss"]) == 2
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_kfit_dashboard_setting_off_gives_epoch_text(data) -> None:
     shell = data
     shell.run_line_magic("config", "KMagic.dashboard = False")
     shell.run_cell("%%kmodel net --input 4 --quiet\ndense 3 softmax\n")
     with capture_output() as captured:
         shell.run_line_magic("kfit", "net X y --epochs 1")
-    assert "epoch 1/1: loss=" in captured.stdout and captured.outputs == []
+    assert "epoch 1/1 - " in captured.stdout and " - loss " in captured.stdout and captured.outputs == []
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_kfit_passes_settings_to_the_dashboard(data, monkeypatch) -> None:
     import kmagic.widgets.dashboard as dashboard_module
 
@@ -160,6 +169,7 @@ def test_kfit_errors(data, line: str, error: type, text: str | None) -> None:
     assert "net_history" not in shell.user_ns
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_kfit_on_a_dataset_without_y(data) -> None:
     import tensorflow as tf
 
@@ -174,6 +184,7 @@ def test_kfit_on_a_dataset_without_y(data) -> None:
     assert np.allclose(np.ravel(norm.mean), shell.user_ns["X"].mean(axis=0), rtol=1e-3)
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_kfit_interrupted_still_binds_the_history(data) -> None:
     import keras
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, outputs_of
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
 BAD_MODEL = "%%kmodel net --input 8\ndense 16 relu\ndens 3 softmax"
 

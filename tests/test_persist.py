@@ -29,6 +29,7 @@ def _quiet():
         yield
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 @pytest.mark.parametrize("suffix", [".keras", ".h5", ".json"])
 def test_interrupted_save_keeps_the_existing_file(model, tmp_path: Path, suffix: str, monkeypatch) -> None:
     path = tmp_path / f"m{suffix}"

@@ -6,6 +6,7 @@ from unittest import mock
 
 from kmagic.callbacks.history import TrainingHistory
 from kmagic.widgets import plots
+from tests.png_check import assert_drawn_png
 
 
 def _history(planned: int, ran: int, stop: str | None) -> TrainingHistory:
@@ -29,7 +30,7 @@ def _xlim(history: TrainingHistory) -> tuple[float, float]:
         limits.append(ax.get_xlim())
 
     with mock.patch.object(plots, "_curve_panel", spy):
-        assert plots.training_png(history).startswith(b"\x89PNG")
+        assert_drawn_png(plots.training_png(history))
     return limits[0]
 
 

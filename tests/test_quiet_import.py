@@ -10,6 +10,7 @@ import pytest
 from kmagic.quiet_import import install_quiet_tensorflow_import, uninstall_quiet_tensorflow_import
 
 
+@pytest.mark.kernel
 @pytest.mark.slow
 def test_import_keras_after_load_ext_prints_nothing(nb_run) -> None:
     nb = nb_run(["%load_ext kmagic\nimport keras, sys\nprint('tensorflow' in sys.modules)"])
@@ -18,6 +19,7 @@ def test_import_keras_after_load_ext_prints_nothing(nb_run) -> None:
     assert outputs[0]["text"] == "True\n"
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_the_hook_silences_the_first_import_only_and_removes_itself() -> None:
     code = (
         "import sys\n"

@@ -136,6 +136,7 @@ def test_keras_errors_before_the_first_batch_become_a_data_error(data) -> None:
     assert "net_history" not in shell.user_ns
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_good_data_of_every_kind_still_trains(data) -> None:
     shell = data
     shell.run_cell(TWO_INPUTS)
@@ -169,6 +170,7 @@ class SigintAt(keras.callbacks.Callback):
                 os.kill(os.getpid(), signal.SIGINT)
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_interrupt_during_kfit_stops_at_the_end_of_the_batch(data) -> None:
     from kmagic.buildinfo import info_of
     from kmagic.callbacks.interrupt import TrainingInterrupted
@@ -199,6 +201,7 @@ def test_interrupt_during_kfit_stops_at_the_end_of_the_batch(data) -> None:
     assert len(shell.user_ns["net_history"].history["loss"]) == 1
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_a_second_interrupt_stops_at_once_and_binds_this_fits_history(data) -> None:
     from kmagic.buildinfo import info_of
 
@@ -242,6 +245,7 @@ def _diverging_data() -> tuple[np.ndarray, np.ndarray]:
     return x, x.sum(axis=1)
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_nan_stop_restores_the_last_finite_snapshot() -> None:
     import kmagic
     from kmagic.widgets.dashboard import Dashboard
@@ -276,7 +280,8 @@ def test_kfit_flags_nan_at_once_restores_and_the_setting_can_keep_going(data) ->
     assert "training stops at the end of this batch (KMagic.stop_on_nan)" in lines[warning]
     nan_epoch = int(lines[warning].split("epoch ")[1].split(",")[0])
     # Flagged as soon as it appears: before that epoch's line (then the restore, then the epoch line).
-    assert lines[warning + 2].startswith(f"epoch {nan_epoch}/30") and "restored" in lines[warning + 1]
+    assert lines[warning + 2].split("/")[0].split() == ["epoch", str(nan_epoch)] and "restored" in lines[warning + 1]
+    assert lines[warning + 2].endswith("WARNING: the loss became NaN or infinite")  # the one epoch-line printer
     assert any(line.startswith("kmagic: training stopped at epoch") for line in lines)
     model = shell.user_ns["net"]
     assert all(np.isfinite(w).all() for w in _weights(model))
@@ -294,6 +299,7 @@ def test_kfit_flags_nan_at_once_restores_and_the_setting_can_keep_going(data) ->
     assert len(shell.user_ns["net_history"].history["loss"]) == 4
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_dashboard_flags_nan_mid_epoch_in_the_widget(comms) -> None:
     import kmagic
     from kmagic.widgets.dashboard import Dashboard
@@ -402,6 +408,7 @@ def test_kmodel_refuses_python_outside_braces_and_runs_nothing(shell, tmp_path: 
 # ---------------------------------------------------------------- KMAGIC_TEST_MODE
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_test_mode_text_has_no_timings_and_the_image_is_repeatable(monkeypatch, capsys) -> None:
     import kmagic
     from kmagic.widgets.dashboard import Dashboard
@@ -508,6 +515,7 @@ class FakeSetup:
         return contextlib.nullcontext()
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_kfit_adapts_callbacks_and_shows_nothing_off_the_chief(data) -> None:
     from kmagic.buildinfo import info_of
     from kmagic.callbacks.interrupt import GracefulInterrupt

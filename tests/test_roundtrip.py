@@ -260,6 +260,7 @@ def _predictions(model: Any, x: Any) -> list[np.ndarray]:
     return [np.asarray(o) for o in out] if isinstance(out, list | tuple) else [np.asarray(out)]
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 @pytest.mark.parametrize("suffix", FORMATS)
 @pytest.mark.parametrize("name", SAVED)
 def test_save_and_load_keep_weights_and_predictions(name: str, suffix: str, built: dict[str, Any],

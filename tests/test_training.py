@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import kmagic
-from kmagic import training
+from kmagic import datacheck, training
 from kmagic.errors import KmagicDataError
 
 keras = pytest.importorskip("keras")
@@ -138,19 +138,19 @@ def test_epoch_text_callback_writes_lines_and_stops_on_nan() -> None:
     x = np.ones((8, 2), "float32") * 1e10
     y = np.ones((8,), "float32")
     model.fit(x, y, epochs=4, verbose=0, callbacks=[training.epoch_text_callback(lines.append, stop_on_nan=True)])
-    assert lines[0].startswith("epoch 1/4: loss=")
+    assert lines[0].startswith("epoch 1/4 - ") and " - loss " in lines[0]  # the dashboard's text line
     assert any("training stopped" in line for line in lines)
     assert len([line for line in lines if line.startswith("epoch")]) < 4
 
 
-def test_check_data_reports_shape_and_count_mismatches() -> None:
+def test_fit_data_check_reports_shape_and_count_mismatches() -> None:
     model = kmagic.build("input 4\ndense 2")
-    training.check_data(model, np.zeros((5, 4)), np.zeros(5))
+    datacheck.check_fit_data(model, np.zeros((5, 4)), np.zeros(5))
     with pytest.raises(KmagicDataError, match=r"shape \(n, 4\).*received an array of shape \(5, 3\)"):
-        training.check_data(model, np.zeros((5, 3)), np.zeros(5))
+        datacheck.check_fit_data(model, np.zeros((5, 3)), np.zeros(5))
     with pytest.raises(KmagicDataError, match=r"as many labels as input samples \(5\), received 4"):
-        training.check_data(model, np.zeros((5, 4)), np.zeros(4))
+        datacheck.check_fit_data(model, np.zeros((5, 4)), np.zeros(4))
     two = kmagic.build("input 4 as a\ninput 2 as b\nconcat @a @b\ndense 1")
-    training.check_data(two, {"a": np.zeros((3, 4)), "b": np.zeros((3, 2))}, None)
+    datacheck.check_fit_data(two, {"a": np.zeros((3, 4)), "b": np.zeros((3, 2))}, None)
     with pytest.raises(KmagicDataError, match="model input 'b'"):
-        training.check_data(two, [np.zeros((3, 4)), np.zeros((3, 5))], None)
+        datacheck.check_fit_data(two, [np.zeros((3, 4)), np.zeros((3, 5))], None)

@@ -11,8 +11,7 @@ import pytest
 from kmagic._keras import keras, tf
 from kmagic.errors import KmagicUsageError
 from kmagic.widgets.weights import WeightsView, layer_gradients, layer_weights, show_weights
-
-PNG = b"\x89PNG\r\n\x1a\n"
+from tests.png_check import assert_drawn_png
 
 
 def _model(compile_it: bool = True) -> Any:
@@ -41,6 +40,7 @@ def test_weights_are_the_models_variables() -> None:
     np.testing.assert_array_equal(weights["hidden"]["kernel"], model.get_layer("hidden").kernel.numpy())
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_gradients_match_an_independent_tape_and_leave_the_model_unchanged() -> None:
     model = _model()
     x, y = _data()
@@ -58,6 +58,7 @@ def test_gradients_match_an_independent_tape_and_leave_the_model_unchanged() -> 
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_show_weights_views(monkeypatch: pytest.MonkeyPatch) -> None:
     model = _model()
     x, y = _data()
@@ -67,18 +68,20 @@ def test_show_weights_views(monkeypatch: pytest.MonkeyPatch) -> None:
     trained = show_weights(model, x, y)
     assert trained.gradients is not None and "|grad|" in trained.summary()
     for view in (plain, trained):
-        assert view.png().startswith(PNG) and view.png("out").startswith(PNG)
+        assert_drawn_png(view.png(), min_width=50, min_height=50)
+        assert_drawn_png(view.png("out"), min_width=50, min_height=50)
     monkeypatch.setenv("KMAGIC_FRONTEND", "text")
     bundle = trained._repr_mimebundle_()
     assert set(bundle) == {"text/plain", "image/png"}
-    assert base64.b64decode(bundle["image/png"]).startswith(PNG)
+    assert_drawn_png(base64.b64decode(bundle["image/png"]), min_width=50, min_height=50)
     monkeypatch.setenv("KMAGIC_FRONTEND", "widget")
     assert "application/vnd.jupyter.widget-view+json" in trained._repr_mimebundle_()
     box = trained.widget()
     selector, _, image = box.children
     overview = bytes(image.value)
     selector.value = "hidden"
-    assert bytes(image.value) != overview and bytes(image.value).startswith(PNG)
+    assert bytes(image.value) != overview
+    assert_drawn_png(bytes(image.value), min_width=50, min_height=50)
 
 
 def test_gradients_need_a_loss() -> None:

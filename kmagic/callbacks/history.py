@@ -375,6 +375,41 @@ def nan_message(history: TrainingHistory, stopping: bool) -> str:
     return text + ": training continues (KMagic.stop_on_nan is off)"
 
 
+def format_value(value: float | None) -> str:
+    """A metric value for a text line: 4 decimals, or scientific notation when very small or large."""
+    if value is None or not math.isfinite(value):
+        return str(value)
+    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+        return f"{value:.3e}"
+    return f"{value:.4f}"
+
+
+def epoch_line(history: TrainingHistory, epoch: int, *, timing: bool = True) -> str:
+    """The one text line per finished epoch (the dashboard's text mode and ``%kfit --no-dashboard``).
+
+    ``epoch 3/10 - 4.2s - loss 0.3120 - val_loss 0.3500  *best*``; ``timing=False`` leaves out the
+    elapsed time, so the line is the same run after run.
+    """
+    h = history
+    i = len(h.epoch_x) - 1
+    width = len(str(h.epochs_planned))
+    parts = [f"epoch {epoch + 1:>{width}}/{h.epochs_planned}"]
+    if timing:
+        parts.append(f"{h.elapsed:6.1f}s")
+    for base in h.metric_names():
+        for name in (base, f"val_{base}"):
+            if name in h.epoch:
+                parts.append(f"{name} {format_value(h.epoch[name][i])}")
+    line = " - ".join(parts)
+    if h.best_epoch == epoch + 1:
+        line += "  *best*"
+    if len(h.lr) > 1 and h.lr[-1][0] == epoch + 1:
+        line += f"  (learning rate {h.lr[-1][1]:.3g})"
+    if h.nan_detected and h.nan_at and h.nan_at[0] == epoch + 1:
+        line += "  WARNING: the loss became NaN or infinite"
+    return line
+
+
 def restored_message(position: tuple[int, int] | None) -> str:
     """What a NaN stop did to the weights."""
     if position is None:

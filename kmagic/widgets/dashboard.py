@@ -23,7 +23,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from kmagic.callbacks.history import Cursor, describe_position, nan_message, restored_message
+from kmagic.callbacks.history import (
+    Cursor,
+    describe_position,
+    epoch_line,
+    format_value,
+    nan_message,
+    restored_message,
+)
 from kmagic.callbacks.recorder import TrainingRecorder
 from kmagic.widgets.frontend import detect_frontend, test_mode
 from kmagic.widgets.frontend import ipython as _ipython
@@ -312,24 +319,7 @@ class Dashboard(TrainingRecorder):
         print(f"{self.title or self._default_title()}: {h.epochs_planned} epochs{steps}", flush=True)
 
     def _epoch_line(self, epoch: int) -> str:
-        h = self.history
-        i = len(h.epoch_x) - 1
-        width = len(str(h.epochs_planned))
-        parts = [f"epoch {epoch + 1:>{width}}/{h.epochs_planned}"]
-        if not test_mode():
-            parts.append(f"{h.elapsed:6.1f}s")
-        for base in h.metric_names():
-            for name in (base, f"val_{base}"):
-                if name in h.epoch:
-                    parts.append(f"{name} {_fmt(h.epoch[name][i])}")
-        line = " - ".join(parts)
-        if h.best_epoch == epoch + 1:
-            line += "  *best*"
-        if len(h.lr) > 1 and h.lr[-1][0] == epoch + 1:
-            line += f"  (learning rate {h.lr[-1][1]:.3g})"
-        if h.nan_detected and h.nan_at and h.nan_at[0] == epoch + 1:
-            line += "  WARNING: the loss became NaN or infinite"
-        return line
+        return epoch_line(self.history, epoch, timing=not test_mode())
 
     def _nan_line(self) -> str:
         return nan_message(self.history, self.stop_on_nan)
@@ -345,7 +335,7 @@ class Dashboard(TrainingRecorder):
         h = self.history
         text = "done" if test_mode() else f"done in {h.elapsed:.1f}s"
         if h.best_epoch is not None:
-            text += f"; best {h.monitor} {_fmt(h.best_value)} at epoch {h.best_epoch}"
+            text += f"; best {h.monitor} {format_value(h.best_value)} at epoch {h.best_epoch}"
         if h.stopped_early:
             text += f"; stopped at {h.where_stopped()}: {h.stop_reason}"
         if h.nan_detected:
@@ -488,14 +478,6 @@ def _loss_name(loss: Any) -> str:
         return loss.lower()
     name = getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__
     return str(name).lower()
-
-
-def _fmt(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return str(value)
-    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-        return f"{value:.3e}"
-    return f"{value:.4f}"
 
 
 def _json_safe(value: Any) -> Any:

@@ -33,7 +33,7 @@ from tests.browser.lab_helpers import (
     wait_until_run,
 )
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.slow]
 
 EPOCHS = 400
 SETUP = """%load_ext kmagic

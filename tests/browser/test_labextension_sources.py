@@ -3,7 +3,7 @@
 - The word lists the highlighter ships are kmagic.registry's, in the built bundle.
 - Every starter cell offered by the "Insert kmodel starter" commands runs as a
   real ``%%kmodel`` cell and builds its model.
-- The package metadata the wheel relies on (name, outputDir) is consistent.
+- The package metadata the wheel relies on (name, version, outputDir) is consistent.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def test_word_generator_writes_the_registry_lists(tmp_path: Path) -> None:
     assert json.loads(rendered.stdout) == word_lists()
 
 
+@pytest.mark.slow  # builds the extension with jlpm when its sources changed
 def test_built_bundle_carries_every_registry_word(built_labextension: Path) -> None:
     from kmagic.registry import word_lists
 
@@ -40,8 +41,11 @@ def test_built_bundle_carries_every_registry_word(built_labextension: Path) -> N
 
 
 def test_package_metadata_matches_the_wheel_layout() -> None:
+    from kmagic import __version__
+
     package = json.loads((LABEXT_SRC / "package.json").read_text(encoding="utf-8"))
     assert package["name"] == EXTENSION_NAME
+    assert package["version"] == __version__, "labextension/package.json's version follows kmagic/_version.py"
     assert (LABEXT_SRC / package["jupyterlab"]["outputDir"]).resolve() == REPO / "kmagic" / "labextension"
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))

@@ -1,0 +1,182 @@
+"""Bugs that came from one fact written in several places (the checker's state, positions, ...).
+
+Each test names the drift it guards against; they use the real parser and
+checker (no Keras) unless they build a model.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import kmagic
+from kmagic.dsl.check import parse, parse_block
+from kmagic.errors import KmagicError, KmagicFileError, KmagicSyntaxError
+
+# ----------------------------------------------------------------- C: blocks keep no state of the model
+
+
+@pytest.mark.parametrize("word, line", [("compile sgd mse", "compile"), ("fit epochs=2", "fit"),
+                                        ("output @h", "output")])
+def test_top_level_words_inside_a_block_are_refused_by_name(word: str, line: str) -> None:
+    text = f"block two:\n    dense 4 as h\n    {word}\ninput 4\ncompile adam mse\ntwo\n"
+    with pytest.raises(KmagicSyntaxError) as info:
+        parse(text)
+    error = info.value
+    assert error.message == f"expected '{line}' only at the top level of a model, received it inside block 'two'"
+    assert (error.line, error.column) == (3, 5)
+    assert "second" not in str(error)
+
+
+@pytest.mark.parametrize("opener", ["repeat 2:", "residual:", "concat:\n    branch:"])
+def test_top_level_words_inside_structure_blocks_are_refused(opener: str) -> None:
+    indent = "        " if "branch" in opener else "    "
+    text = f"input 4\n{opener}\n{indent}dense 4\n{indent}compile adam mse\n"
+    with pytest.raises(KmagicSyntaxError, match="'compile' only at the top level") as info:
+        parse(text)
+    assert info.value.line == text.count("\n")
+
+
+def test_kblock_refuses_compile_by_name() -> None:
+    with pytest.raises(KmagicSyntaxError, match=r"'compile' only at the top level.*inside block 'down'"):
+        parse_block("down(f)", "conv f 3 same\ncompile adam mse")
+
+
+def test_block_definition_is_checked_against_a_fresh_graph() -> None:
+    # Names used inside the definition check must not leak into the model, nor the model's into it.
+    text = "block pair:\n    dense 4 as h\n    dense 4\n    add @h\ninput 4 as h\npair\npair\n"
+    program = parse(text)
+    assert [op.word for op in program.ops] == ["input", "dense", "dense", "add", "dense", "dense", "add"]
+    assert program.names[0] == "h"
+    assert len(program.inputs) == 1
+
+
+# ----------------------------------------------------------------- D: positions only where they are real
+
+
+def test_an_error_without_a_position_prints_none() -> None:
+    error = KmagicFileError("refusing to load 'x.keras': it holds Python code")
+    assert str(error) == "refusing to load 'x.keras': it holds Python code"
+    assert "line" not in error.render() and "column" not in error.render()
+    assert error._render_traceback_() == ["KmagicFileError: refusing to load 'x.keras': it holds Python code"]
+
+
+def test_an_error_with_a_source_but_no_column_draws_no_caret() -> None:
+    error = KmagicError("bad", line=2, source="dense 4")
+    assert error.render() == "line 2: bad\n    dense 4"
+
+
+def test_a_positioned_error_keeps_line_column_and_caret() -> None:
+    error = KmagicError("bad", 2, 7, source="dense four", width=4)
+    assert error.render() == "line 2, column 7: bad\n    dense four\n          ^^^^"
+    noted = error.with_note("in block 'b'")
+    assert (noted.line, noted.column) == (2, 7)
+
+
+def test_a_file_error_prints_no_position(tmp_path) -> None:
+    with pytest.raises(KmagicFileError) as info:
+        kmagic.load(tmp_path / "missing.keras")
+    assert str(info.value).startswith("expected an existing file, received ")
+    assert info.value.line is None and info.value.column is None
+
+
+# ----------------------------------------------------------------- A: one evaluator, three ways
+
+NAMESPACE = {"scale": 3, "xs": [1, 2]}
+
+
+@pytest.mark.parametrize(("expr", "units"), [
+    ("(lambda: scale)()", 3),
+    ("sum([x*scale for x in xs])", 9),
+    ("max(tuple(x*scale for x in xs))", 6),
+    ("{k: scale for k in xs}[2]", 3),
+])
+def test_interpolation_sees_the_namespace_as_globals_three_ways(shell, expr: str, units: int) -> None:
+    # 1. the Python API: a body evaluated against a namespace
+    model = kmagic.build(f"input 2\ndense {{{expr}}}", namespace=dict(NAMESPACE))
+    assert model.layers[-1].units == units
+    # 2. a %%kmodel body in a real shell
+    shell.user_ns.update(NAMESPACE)
+    shell.run_cell(f"%%kmodel body_net --input 2 --quiet\ndense {{{expr}}}\n")
+    assert shell.user_ns["body_net"].layers[-1].units == units
+    # 3. the %%kmodel line (the same expression as the input size)
+    shell.run_cell(f"%%kmodel line_net --input {{{expr}}} --quiet\ndense 1\n")
+    assert shell.user_ns["line_net"].input_shape == (None, units)
+
+
+@pytest.mark.parametrize("way", ["api", "body", "line"])
+def test_a_misspelt_name_gets_the_same_error_and_hint_three_ways(shell, way: str) -> None:
+    shell.user_ns.update(NAMESPACE)
+    with pytest.raises(KmagicError) as info:
+        if way == "api":
+            kmagic.build("input 2\ndense {scael}", namespace=dict(NAMESPACE))
+        elif way == "body":
+            shell.run_cell("%%kmodel net --input 2 --quiet\ndense {scael}\n")
+        else:
+            shell.run_cell("%%kmodel net --input {scael} --quiet\ndense 1\n")
+    error = info.value
+    assert type(error).__name__ == "KmagicInterpolationError"
+    assert error.message == ("expected {scael} to evaluate in the notebook's namespace, received NameError: "
+                             "name 'scael' is not defined")
+    assert error.hint == "Did you mean 'scale'?"
+    assert error.width == len("{scael}")
+    assert error.source.endswith("dense {scael}" if way != "line" else "--input {scael} --quiet")
+
+
+def test_interpolation_leaves_a_plain_namespace_unchanged() -> None:
+    namespace = dict(NAMESPACE)
+    kmagic.build("input 2\ndense {scale}", namespace=namespace)
+    assert namespace == NAMESPACE
+
+
+# ----------------------------------------------------------------- B: one shape parser
+
+
+SHAPES = [("28x28x1", (28, 28, 1)), ("28,28,1", (28, 28, 1)), ("(None, 16)", (None, 16)), ("?x16", (None, 16)),
+          ("100", (100,)), ("(16,)", (16,))]
+
+
+@pytest.mark.parametrize(("text", "shape"), SHAPES)
+def test_shapes_parse_the_same_on_the_line_and_in_the_api(shell, text: str, shape: tuple) -> None:
+    api = kmagic.build("dense 1", input_shape=text)
+    shell.run_cell(f"%%kmodel net --input {text} --quiet\ndense 1\n")
+    shell.user_ns["shape_text"] = text
+    body = kmagic.build("input {shape_text}\ndense 1", namespace={"shape_text": text})
+    assert api.input_shape == shell.user_ns["net"].input_shape == body.input_shape == (None, *shape)
+
+
+@pytest.mark.parametrize("bad", ["28xx", "abc", "0x3", "", "2.5"])
+def test_bad_shapes_are_refused_the_same_way(shell, bad: str) -> None:
+    with pytest.raises(KmagicError, match="expected a shape"):
+        kmagic.parse("dense 1", input_shape=bad)
+    with pytest.raises(KmagicError, match="expected a shape"):
+        shell.run_cell(f"%%kmodel net --input '{bad}' --quiet\ndense 1\n")
+
+
+# ----------------------------------------------------------------- D: option errors point at the word
+
+
+@pytest.mark.parametrize(("line", "word"), [
+    ("%kfit net X Y --epochs many", "many"),
+    ("%kfit net X Y --epochs=many", "many"),
+    ("%kfit net X Y --batch-size 0", "0"),
+    ("%kfit net X Y --validation-split 2", "2"),
+])
+def test_option_errors_point_at_the_offending_word(shell, line: str, word: str) -> None:
+    import numpy as np
+
+    shell.run_cell("%%kmodel net --input 2 --quiet\ndense 1\ncompile sgd mse\n")
+    shell.user_ns.update(X=np.zeros((4, 2), "float32"), Y=np.zeros((4, 1), "float32"))
+    with pytest.raises(KmagicError) as info:
+        shell.run_cell(line)
+    error = info.value
+    magic_line = line.removeprefix("%kfit ")
+    assert error.column == magic_line.rindex(word) + 1
+    assert error.source == magic_line
+    assert str(error).startswith(f"line 1, column {error.column}: expected")
+
+
+def test_choice_errors_point_at_the_word(shell) -> None:
+    with pytest.raises(KmagicError) as info:
+        shell.run_cell("%%kmodel net --input 2 --precision half\ndense 1\n")
+    assert info.value.column == len("net --input 2 --precision ") + 1
+    assert info.value.hint is None or "Did you mean" in info.value.hint
