@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from kmagic import keras_internals
 from kmagic.errors import KmagicDataError, KmagicUsageError
 
 _CHUNK = 256
@@ -154,7 +155,7 @@ def _explain_chunk(graph: Any, x: Any, target: int | None) -> Explanation:
 
             return call
 
-        outputs = graph._run_through_graph([inputs], operation_fn=watching)
+        outputs = keras_internals.run_through_graph(graph, [inputs], watching)
         outputs = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
         probabilities = np.asarray(outputs, dtype="float32").reshape(len(x), -1)
         targets = _targets_of(probabilities, target)

@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from kmagic import keras_internals
 from kmagic.errors import KmagicUsageError
 
 #: Values each optimizer keeps per trainable parameter (Keras 3 optimizers, default settings).
@@ -232,13 +233,13 @@ def layer_times(model: Any, x: Any, *, repeats: int = 7, warmup: int = 2) -> dic
 
         return call
 
-    graph._run_through_graph(inputs, operation_fn=timed)
+    keras_internals.run_through_graph(graph, inputs, timed)
     return times
 
 
 def _input_list(graph: Any, x: Any) -> list[Any]:
     if isinstance(x, dict):
-        return [x[t._keras_history.operation.name] for t in graph.inputs]
+        return [x[keras_internals.producer_name(t)] for t in graph.inputs]
     if isinstance(x, (list, tuple)) and len(graph.inputs) > 1:
         return list(x)
     return [x]

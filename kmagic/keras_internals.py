@@ -49,6 +49,12 @@ def layer_calls(model: Any) -> list[tuple[Any, Any]] | None:
     return calls
 
 
+def run_through_graph(graph: Any, inputs: list[Any], operation_fn: Any) -> Any:
+    """Run a functional graph eagerly, calling each layer through ``operation_fn(layer)`` (a wrapper
+    that may time the call or watch its output under a gradient tape); ``Functional._run_through_graph``."""
+    return graph._run_through_graph(inputs, operation_fn=operation_fn)
+
+
 def token_start_index(layer: Any) -> int:
     """How many special tokens (padding, OOV) a lookup or TextVectorization layer puts first."""
     special = getattr(layer, "_token_start_index", None)

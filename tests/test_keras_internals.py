@@ -81,3 +81,22 @@ def test_keras2_batch_hook_checks_exist_on_tf_keras_callbacks() -> None:
         assert getattr(callback, check)() is False  # a plain callback implements no batch hooks
     history = tf_keras.callbacks.ProgbarLogger()
     assert any(getattr(history, check)() for check in internals.KERAS2_BATCH_HOOK_CHECKS)
+
+
+def test_run_through_graph_calls_every_layer_through_the_wrapper(k: Any) -> None:
+    inputs = k.Input((3,), name="x")
+    model = k.Model(inputs, k.layers.Dense(1, name="out")(k.layers.Dense(4, name="hidden")(inputs)))
+    called: list[str] = []
+
+    def wrap(layer: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            called.append(layer.name)
+            return layer(*args, **kwargs)
+
+        return call
+
+    x = np.ones((2, 3), "float32")
+    result = internals.run_through_graph(model, [k.ops.convert_to_tensor(x)], wrap)
+    result = result[0] if isinstance(result, (list, tuple)) else result
+    assert called == ["hidden", "out"]
+    np.testing.assert_allclose(np.asarray(result), model.predict(x, verbose=0), rtol=1e-5)
