@@ -1,7 +1,7 @@
 """One self-contained HTML file that tells what a model is and how it trained (``%kreport``).
 
 The file holds the model card (layer table and SVG diagram), the kmodel text, the training
-curves and the confusion matrix as embedded PNG images, and the environment (kmagic, Keras,
+curves of its last run (``kmagic.runs``) and the confusion matrix as embedded PNG images, and the environment (kmagic, Keras,
 TensorFlow and Python versions, device, precision, seed). It needs no network, no JavaScript
 and no file beside it, so it opens from disk in any browser and survives nbconvert.
 """
@@ -55,10 +55,16 @@ def _png_img(data: bytes, alt: str) -> str:
     return f'<img alt="{escape(alt)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
 
 
-def _history_of(model: Any, history: Any) -> Any:
-    """The training record to draw: the one given, else the last ``fit`` Keras kept on the model."""
+def _history_of(model: Any, history: Any, name: str) -> Any:
+    """The training record to draw: the one given, else the model's last run in ``kmagic.runs``,
+    else the last ``fit`` Keras kept on the model."""
+    from kmagic.run_log import RUNS
+
     if history is not None:
         return history
+    mine = [run for run in RUNS if run.model in (name, model.name) and run.history]
+    if mine:
+        return mine[-1].history
     kept = getattr(model, "history", None)
     return kept if getattr(kept, "history", None) else None
 
@@ -111,7 +117,7 @@ def report(model: Any, *, history: Any = None, validation_data: Any = None, titl
         "<h2>kmodel text</h2>",
         f"<pre>{escape(info.source.strip())}</pre>" if info.source.strip()
         else "<p>Not built from kmodel text.</p>",
-        "<h2>Training</h2>", _history_html(_history_of(model, history)),
+        "<h2>Training</h2>", _history_html(_history_of(model, history, name)),
     ]
     if validation_data is not None:
         from kmagic.widgets.dashboard import confusion_matrix_of

@@ -164,20 +164,27 @@ def comms(monkeypatch: pytest.MonkeyPatch) -> list[RecordingComm]:
     return made
 
 
-_KERNEL_STARTERS = ("kernel_helpers", "NotebookClient", "start_new_kernel", "KernelManager", "run_notebook(")
+_KERNEL_STARTERS = ("kernel_env(", "NotebookClient", "start_new_kernel", "KernelManager", "run_notebook(",
+                    "nb_run(", "--nbval")
+
+
+def _starts_kernel(item: pytest.Item) -> bool:
+    """Whether a test starts a Jupyter kernel: the ``nb_run`` fixture, or a kernel starter in its own code."""
+    import inspect
+
+    if "nb_run" in getattr(item, "fixturenames", ()):
+        return True
+    function = getattr(item, "function", None)
+    try:
+        source = inspect.getsource(function) if function is not None else ""
+    except (OSError, TypeError):
+        return False
+    return any(marker in source for marker in _KERNEL_STARTERS)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Refuse a test that starts a Jupyter kernel without the ``kernel`` marker (so test-fast stays fast)."""
-    unmarked = []
-    sources: dict[str, str] = {}
-    for item in items:
-        path = str(item.path)
-        if path not in sources:
-            sources[path] = Path(path).read_text(encoding="utf-8") if path.endswith(".py") else ""
-        starts_kernel = "nb_run" in getattr(item, "fixturenames", ()) or any(
-            marker in sources[path] for marker in _KERNEL_STARTERS)
-        if starts_kernel and item.get_closest_marker("kernel") is None and not path.endswith("conftest.py"):
-            unmarked.append(item.nodeid)
+    unmarked = [item.nodeid for item in items
+                if item.get_closest_marker("kernel") is None and _starts_kernel(item)]
     if unmarked:
         raise pytest.UsageError("tests that start a kernel must be marked 'kernel': " + ", ".join(unmarked))

@@ -62,6 +62,7 @@ def _run(command: list[str], *, cwd: Path, env: dict[str, str], what: str) -> su
     return result
 
 
+@pytest.mark.kernel
 def test_binder_environment_runs_the_notebooks(tmp_path: Path) -> None:
     repo = tmp_path / "kmagic"
     _copy_repository(repo)

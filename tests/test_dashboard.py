@@ -405,6 +405,7 @@ def test_rates_come_from_measured_batches_and_do_not_drop_after_training(monkeyp
 
 
 @pytest.mark.slow
+@pytest.mark.kernel
 def test_in_a_kernel_each_dashboard_is_one_output_with_image_and_text(nb_run: Any) -> None:
     """A real kernel run by nbclient: text mode (headless) and widget mode each leave one display
     output whose final bundle holds the image and the final status line."""

@@ -308,6 +308,7 @@ def test_kmagic_fit_checks_before_training() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.kernel
 def test_day_one_text_pandas_and_kmagic_fit_in_a_kernel(nb_run) -> None:
     from conftest import outputs_of
 

@@ -425,6 +425,7 @@ def test_a_loaded_config_whose_weights_are_too_large_is_refused_before_allocatin
 
 
 @pytest.mark.slow
+@pytest.mark.kernel
 def test_custom_objects_in_real_kernels_same_and_fresh(nb_run, tmp_path: Path) -> None:
     from conftest import outputs_of
 

@@ -182,6 +182,7 @@ def test_kcompile_magic_takes_expressions_and_reports_mistakes(shell) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.kernel
 def test_kcompile_in_a_kernel(nb_run) -> None:
     notebook = nb_run([
         "%load_ext kmagic",

@@ -300,6 +300,7 @@ def _texts(cell) -> tuple[str, list[str], set[str]]:
 
 
 @pytest.mark.slow
+@pytest.mark.kernel
 def test_runs_in_a_headless_kernel_are_text_and_images(nb_run) -> None:
     notebook = nb_run(KERNEL_CELLS, allow_errors=False, env={"KMAGIC_TEST_MODE": "1", "KMAGIC_FRONTEND": None})
     repeat, compare, kruns, kcompare, klr, check = (notebook.cells[i] for i in range(2, 8))
@@ -321,6 +322,7 @@ def test_runs_in_a_headless_kernel_are_text_and_images(nb_run) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.kernel
 def test_runs_notebook_passes_nbval(tmp_path) -> None:
     import os
     import subprocess
