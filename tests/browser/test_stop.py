@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -52,24 +53,29 @@ CELLS = [SETUP, KMODEL, KFIT, CHECK_KFIT, CALLBACK, CHECK_CALLBACK]
 SETUP_CELL, KMODEL_CELL, KFIT_CELL, CHECK_KFIT_CELL, CALLBACK_CELL, CHECK_CALLBACK_CELL = range(len(CELLS))
 KERNELS = {"ipykernel6": ("python3", "Python 3 (ipykernel)", 6), "ipykernel7": (K7_KERNEL, K7_DISPLAY, 7)}
 
-_PAGE_STATUS_JS = """() => {
-  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+# The notebook panel of the test's notebook (not whatever tab has the focus).
+_PANEL_JS = """(path) => {
+  for (const w of window.jupyterapp.shell.widgets("main")) if (w.context && w.context.path === path) return w;
+  return null;
+}"""
+_PAGE_STATUS_JS = f"""(path) => {{
+  const w = ({_PANEL_JS})(path);
   const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
   return kernel ? kernel.status : null;
-}"""
+}}"""
 # Records every status message the page's kernel connection receives, with what it answers.
-_RECORD_STATUS_JS = """() => {
-  const w = window.jupyterapp.shell.currentWidget;
-  const kernel = w.sessionContext.session.kernel;
+_RECORD_STATUS_JS = f"""(path) => {{
+  const kernel = ({_PANEL_JS})(path).sessionContext.session.kernel;
   window.kmagicStatusLog = [];
-  kernel.iopubMessage.connect((_, msg) => {
+  kernel.iopubMessage.connect((_, msg) => {{
     if (msg.header.msg_type === "status") window.kmagicStatusLog.push(
       [performance.now(), msg.content.execution_state, msg.parent_header.msg_type || "", msg.parent_header.subshell_id || ""]);
-  });
+  }});
   return kernel.id;
-}"""
-_INSERT_CELLS_JS = """async (sources) => {
+}}"""
+_INSERT_CELLS_JS = """async ([path, sources]) => {
   const panel = window.jupyterapp.shell.currentWidget;
+  if (panel.context.path !== path) throw new Error(`the new tab shows ${panel.context.path}, not ${path}`);
   await panel.context.ready;  // the file's content is in: inserted cells are not replaced by it
   await panel.sessionContext.ready;
   panel.content.model.sharedModel.insertCells(0, sources.map((source) => ({cell_type: "code", source})));
@@ -105,18 +111,21 @@ def page(request: pytest.FixtureRequest, server: Any, browser: Any) -> Any:
                     if msg.type == "error" else None)
         notebook.wait_for_selector(".jp-Notebook .jp-Cell .cm-content", timeout=90_000)
         notebook.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget", timeout=30_000)
-        notebook.evaluate(_INSERT_CELLS_JS, CELLS)
+        path = urllib.parse.unquote(notebook.url.split("/notebooks/", 1)[1].split("?", 1)[0])
+        notebook.evaluate(_INSERT_CELLS_JS, [path, CELLS])
         notebook.label, notebook.kernel_major = page.label, _major  # type: ignore[attr-defined]
         target = notebook
     else:
         name = f"stop_{request.param}.ipynb"
         server.write_notebook(name, [("code", source) for source in CELLS], kernel=kernel, display_name=display)
-        page.goto(server.notebook_url(name))
-        target = page
+        # ?reset: a fresh JupyterLab workspace, without the previous test's notebook
+        page.goto(server.notebook_url(name) + ("&reset" if server.mode == "lab" else ""))
+        target, path = page, name
     target.wait_for_function(f"document.querySelectorAll('.jp-Notebook .jp-Cell').length >= {len(CELLS)}",
                              timeout=60_000)
+    target.notebook_path = path  # type: ignore[attr-defined]
     _wait_for_page_status(target, "idle", timeout=120)
-    target.kernel_id = target.evaluate(_RECORD_STATUS_JS)  # type: ignore[attr-defined]
+    target.kernel_id = target.evaluate(_RECORD_STATUS_JS, path)  # type: ignore[attr-defined]
     yield target
     page.context.close()
 
@@ -124,10 +133,11 @@ def page(request: pytest.FixtureRequest, server: Any, browser: Any) -> Any:
 def _wait_for_page_status(page: Any, state: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if page.evaluate(_PAGE_STATUS_JS) == state:
+        if page.evaluate(_PAGE_STATUS_JS, page.notebook_path) == state:
             return
         time.sleep(0.3)
-    raise AssertionError(f"the page's kernel never became {state!r} (now {page.evaluate(_PAGE_STATUS_JS)!r})")
+    now = page.evaluate(_PAGE_STATUS_JS, page.notebook_path)
+    raise AssertionError(f"the page's kernel never became {state!r} (now {now!r})")
 
 
 def _server_state(app: Any, kernel_id: str) -> str:
@@ -148,7 +158,8 @@ def _stop_mid_fit(page: Any, server: Any, index: int, artifacts: Path, name: str
     samples: list[tuple[float, str | None, str]] = []
 
     def sample() -> None:
-        samples.append((time.monotonic(), page.evaluate(_PAGE_STATUS_JS), _server_state(server, page.kernel_id)))
+        samples.append((time.monotonic(), page.evaluate(_PAGE_STATUS_JS, page.notebook_path),
+                        _server_state(server, page.kernel_id)))
 
     # Training runs: wait for the dashboard to show two different progress lines.
     seen: set[str] = set()
