@@ -6,6 +6,7 @@ a recompile with a lower learning rate, and training again moves the base.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from typing import Any
@@ -182,7 +183,8 @@ def test_kcompile_magic_takes_expressions_and_reports_mistakes(shell) -> None:
 
 
 @pytest.mark.slow
-def test_kcompile_in_a_kernel(nb_run) -> None:
+def test_kcompile_and_kexport_in_a_kernel(nb_run, tmp_path) -> None:
+    target = tmp_path / "head_model.py"
     notebook = nb_run([
         "%load_ext kmagic",
         f"%%kmodel base --quiet\n{BASE}",
@@ -191,10 +193,16 @@ def test_kcompile_in_a_kernel(nb_run) -> None:
         "import numpy as np\nX = np.random.default_rng(0).normal(size=(32, 6)).astype('float32')\n"
         "y = (X[:, 0] > 0).astype('int64')\n%kfit head X y --epochs 1 --no-dashboard",
         "base.trainable = True\n%kcompile head adam(lr=1e-5)",
-        "%kfit head X y --epochs 1 --no-dashboard\nprint(len(head.trainable_weights), round(float(head.optimizer.learning_rate), 8))",
+        "%kfit head X y --epochs 1 --no-dashboard\n"
+        "print(len(head.trainable_weights), round(float(head.optimizer.learning_rate), 8))",
+        f"%kexport head --to {target}",
     ], allow_errors=False)
     assert "weights kept" in "".join(o["text"] for o in outputs_of(notebook.cells[5], "stream"))
     assert "6 1e-05" in "".join(o["text"] for o in outputs_of(notebook.cells[6], "stream"))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    run = subprocess.run([sys.executable, str(target)], capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "def build_base():" in target.read_text() and "learning_rate=1e-05" in target.read_text()
 
 
 _MIRRORED = """
@@ -218,7 +226,7 @@ print("RESULT", model.distribute_strategy.num_replicas_in_sync, sorted(history.h
 
 def test_compile_again_under_a_mirrored_strategy() -> None:
     """Optimizer and metrics made by the recompile live in the model's strategy (two logical CPUs)."""
-    env = {**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     run = subprocess.run([sys.executable, "-c", _MIRRORED], capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "RESULT 2 ['accuracy', 'auc', 'loss']" in run.stdout
