@@ -55,6 +55,22 @@ def compile_model(model: Any, text_or_words: str | Sequence[str], namespace: dic
     return model
 
 
+def describe_compile(model: Any) -> str:
+    """``optimizer Adam(learning_rate=1e-05), loss mse``: what a compiled model trains with."""
+    parts: list[str] = []
+    optimizer = getattr(model, "optimizer", None)
+    inner = getattr(optimizer, "inner_optimizer", optimizer)  # a LossScaleOptimizer's own optimizer
+    if inner is not None:
+        try:
+            parts.append(f"optimizer {type(inner).__name__}(learning_rate={float(inner.learning_rate):.3g})")
+        except (AttributeError, TypeError, ValueError):  # a schedule has no single rate
+            parts.append(f"optimizer {type(inner).__name__}")
+    loss = getattr(model, "loss", None)
+    if loss is not None:
+        parts.append(f"loss {loss if isinstance(loss, str) else type(loss).__name__}")
+    return ", ".join(parts)
+
+
 def compile_words(text_or_words: str | Sequence[str]) -> str:
     """The words after ``compile``, on one line; a KmagicUsageError for anything else."""
     if isinstance(text_or_words, str):
