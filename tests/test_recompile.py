@@ -104,6 +104,28 @@ def test_a_plain_keras_model_and_an_interpolated_optimizer() -> None:
     assert _same(weights, _values(model.weights))
 
 
+def test_notebook_functions_in_the_last_compile() -> None:
+    import keras
+
+    def my_loss(y_true: Any, y_pred: Any) -> Any:
+        return keras.ops.mean(keras.ops.abs(y_true - y_pred))
+
+    def my_metric(y_true: Any, y_pred: Any) -> Any:
+        return keras.ops.max(keras.ops.abs(y_true - y_pred))
+
+    namespace = {"my_loss": my_loss, "my_metric": my_metric}
+    model = kmagic.build("input 3\ndense 1\ncompile adam {my_loss}", namespace=namespace)
+    kmagic.compile(model, "adam(lr=1e-4)")
+    assert model.loss is my_loss  # Keras cannot rebuild it from its config: the same function is kept
+    model = kmagic.build("input 3\ndense 1\ncompile adam mse metrics=[{my_metric}]", namespace=namespace)
+    with pytest.raises(KmagicValueError, match="could not keep the metrics of the last compile") as caught:
+        kmagic.compile(model, "adam(lr=1e-4)")
+    assert "Give it in the compile words: metrics=..." in str(caught.value)
+    kmagic.compile(model, "adam(lr=1e-4) metrics=[{my_metric}]", namespace=namespace)  # given: nothing to keep
+    x = np.ones((4, 3), "float32")
+    assert "my_metric" in model.fit(x, np.ones(4, "float32"), epochs=1, verbose=0).history
+
+
 def test_mistakes_are_kmagic_errors_with_positions() -> None:
     _, head, namespace = _transfer()
     with pytest.raises(KmagicNameError, match="unknown optimizer 'adamm'") as caught:
