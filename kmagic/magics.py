@@ -20,7 +20,8 @@ from kmagic import magic_args
 from kmagic.devices import JIT_CHOICES, PRECISIONS, STRATEGIES  # stdlib-only module: loading stays fast
 from kmagic.errors import KmagicError, KmagicUsageError, KmagicValueError
 
-LINE_MAGICS = ("kfit", "kcompile", "ksummary", "kactivations", "kweights", "ksave", "kload", "kexport", "kmodels", "kdevice")
+LINE_MAGICS = ("kfit", "kcompile", "ksummary", "kactivations", "kweights", "ksave", "kload", "kexport", "kmodels",
+               "kdevice")
 CELL_MAGICS = ("kmodel", "kblock")
 
 #: Blocks defined per shell; kept across %reload_ext (this module is not reloaded).
@@ -227,13 +228,13 @@ class KMagic(Magics):
     def kcompile(self, line: str) -> None:
         """Compile a model again with the words of a body's compile line, keeping its weights
         (fine-tuning: unfreeze, then a lower learning rate). Settings left out are kept."""
-        from kmagic.recompile import compile_model
+        from kmagic.recompile import compile_model, describe_compile
 
         name, words = self._split_name(self.kcompile, line)
         model = self._model(name, None)
         compile_model(model, words, namespace=self.shell.user_ns)
-        settings = ", ".join(f"{key} {value}" for key, value in _compile_summary(model).items())
-        print(f"kmagic: compiled {name if isinstance(name, str) else model.name} with {settings}; weights kept")
+        shown = name if isinstance(name, str) else model.name
+        print(f"kmagic: compiled {shown} with {describe_compile(model)}; weights kept")
 
     def _split_name(self, magic: Any, line: str) -> tuple[Any, str]:
         """The first word of a line (a name or ``{expr}``) and the rest as written (DSL text)."""
@@ -396,23 +397,6 @@ class KMagic(Magics):
         _display(devices.device_report())
         setup = devices.resolve(self.strategy, self.precision, self.jit).describe()
         print("%%kmodel would use: " + ", ".join(f"{k} {v}" for k, v in setup.items()))
-
-
-def _compile_summary(model: Any) -> dict[str, str]:
-    """Optimizer (with its learning rate), loss and metrics of a compiled model, as short text."""
-    summary: dict[str, str] = {}
-    optimizer = getattr(model, "optimizer", None)
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
-    if inner is not None:
-        rate = getattr(inner, "learning_rate", None)
-        try:
-            summary["optimizer"] = f"{type(inner).__name__}(learning_rate={float(rate):.3g})"
-        except (TypeError, ValueError):
-            summary["optimizer"] = type(inner).__name__
-    loss = getattr(model, "loss", None)
-    if loss is not None:
-        summary["loss"] = loss if isinstance(loss, str) else type(loss).__name__
-    return summary
 
 
 def list_models(namespace: dict[str, Any], blocks: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from kmagic.errors import KmagicUsageError, KmagicValueError
@@ -44,15 +44,34 @@ def compile_model(model: Any, text_or_words: str | Sequence[str], namespace: dic
     builder = _Builder(program, k, namespace, setup, model.name)
     scope = setup.scope() if info.setup is not None else contextlib.nullcontext()
     with scope:  # metrics and optimizers made here belong to the model's strategy, as at build
-        previous = previous_settings(model, k)
-        given = builder.compile_settings(model, defaults=not previous)
+        compiled = bool(getattr(model, "compiled", False))
+        given = builder.compile_settings(model, defaults=not compiled)
         assert given is not None
-        builder.apply_compile(model, {**previous, **given})
+        previous = previous_settings(model, k, skip=set(given)) if compiled else {}
+        merged = {**previous, **given}
+        first = [key for key in ("optimizer", "loss") if key in merged]  # in the order a compile line has them
+        builder.apply_compile(model, {key: merged[key] for key in [*first, *(k for k in merged if k not in first)]})
     if info.recording is not None:
         info.recording.compile_code = builder.recording.compile_code
         _keep_objects(info, program, namespace, model)
     info.compiled_by_dsl = True
     return model
+
+
+def describe_compile(model: Any) -> str:
+    """``optimizer Adam(learning_rate=1e-05), loss mse``: what a compiled model trains with."""
+    parts: list[str] = []
+    optimizer = getattr(model, "optimizer", None)
+    inner = getattr(optimizer, "inner_optimizer", optimizer)  # a LossScaleOptimizer's own optimizer
+    if inner is not None:
+        try:
+            parts.append(f"optimizer {type(inner).__name__}(learning_rate={float(inner.learning_rate):.3g})")
+        except (AttributeError, TypeError, ValueError):  # a schedule has no single rate
+            parts.append(f"optimizer {type(inner).__name__}")
+    loss = getattr(model, "loss", None)
+    if loss is not None:
+        parts.append(f"loss {loss if isinstance(loss, str) else type(loss).__name__}")
+    return ", ".join(parts)
 
 
 def compile_words(text_or_words: str | Sequence[str]) -> str:
@@ -72,8 +91,12 @@ def compile_words(text_or_words: str | Sequence[str]) -> str:
     return text
 
 
-def previous_settings(model: Any, k: Any) -> dict[str, Any]:
-    """The model's last compile settings as fresh objects (``Resolved`` with code), or {} if never compiled."""
+def previous_settings(model: Any, k: Any, skip: Collection[str] = ()) -> dict[str, Any]:
+    """The model's last compile settings but ``skip`` as fresh objects (``Resolved`` with code).
+
+    {} for a model never compiled. A loss Keras cannot rebuild from its config
+    (a function of the notebook) is kept as the same object.
+    """
     from kmagic.values import Resolved, literal_code
 
     if not getattr(model, "compiled", False):
@@ -84,11 +107,15 @@ def previous_settings(model: Any, k: Any) -> dict[str, Any]:
         return {}
     kept: dict[str, Any] = {}
     for key, value in config.items():
-        if value is None or _KERAS_DEFAULTS.get(key, object()) == value:
+        if key in skip or value is None or _KERAS_DEFAULTS.get(key, object()) == value:
             continue
+        same = getattr(model, "loss", None) if key == "loss" else None
         try:
             fresh = k.saving.deserialize_keras_object(value)
         except Exception as exc:  # noqa: BLE001 - Keras's reason is shown
+            if callable(same) and getattr(same, "__name__", "").isidentifier():
+                kept[key] = Resolved(same, same.__name__)  # the notebook's function, by the name the body used
+                continue
             raise KmagicValueError(f"could not keep the {key} of the last compile: expected one Keras can "
                                    f"rebuild, received {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
                                    hint=f"Give it in the compile words: {key}=...") from None

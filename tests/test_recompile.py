@@ -6,6 +6,7 @@ a recompile with a lower learning rate, and training again moves the base.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from typing import Any
@@ -103,6 +104,28 @@ def test_a_plain_keras_model_and_an_interpolated_optimizer() -> None:
     assert _same(weights, _values(model.weights))
 
 
+def test_notebook_functions_in_the_last_compile() -> None:
+    import keras
+
+    def my_loss(y_true: Any, y_pred: Any) -> Any:
+        return keras.ops.mean(keras.ops.abs(y_true - y_pred))
+
+    def my_metric(y_true: Any, y_pred: Any) -> Any:
+        return keras.ops.max(keras.ops.abs(y_true - y_pred))
+
+    namespace = {"my_loss": my_loss, "my_metric": my_metric}
+    model = kmagic.build("input 3\ndense 1\ncompile adam {my_loss}", namespace=namespace)
+    kmagic.compile(model, "adam(lr=1e-4)")
+    assert model.loss is my_loss  # Keras cannot rebuild it from its config: the same function is kept
+    model = kmagic.build("input 3\ndense 1\ncompile adam mse metrics=[{my_metric}]", namespace=namespace)
+    with pytest.raises(KmagicValueError, match="could not keep the metrics of the last compile") as caught:
+        kmagic.compile(model, "adam(lr=1e-4)")
+    assert "Give it in the compile words: metrics=..." in str(caught.value)
+    kmagic.compile(model, "adam(lr=1e-4) metrics=[{my_metric}]", namespace=namespace)  # given: nothing to keep
+    x = np.ones((4, 3), "float32")
+    assert "my_metric" in model.fit(x, np.ones(4, "float32"), epochs=1, verbose=0).history
+
+
 def test_mistakes_are_kmagic_errors_with_positions() -> None:
     _, head, namespace = _transfer()
     with pytest.raises(KmagicNameError, match="unknown optimizer 'adamm'") as caught:
@@ -183,7 +206,8 @@ def test_kcompile_magic_takes_expressions_and_reports_mistakes(shell) -> None:
 
 @pytest.mark.slow
 @pytest.mark.kernel
-def test_kcompile_in_a_kernel(nb_run) -> None:
+def test_kcompile_and_kexport_in_a_kernel(nb_run, tmp_path) -> None:
+    target = tmp_path / "head_model.py"
     notebook = nb_run([
         "%load_ext kmagic",
         f"%%kmodel base --quiet\n{BASE}",
@@ -192,10 +216,16 @@ def test_kcompile_in_a_kernel(nb_run) -> None:
         "import numpy as np\nX = np.random.default_rng(0).normal(size=(32, 6)).astype('float32')\n"
         "y = (X[:, 0] > 0).astype('int64')\n%kfit head X y --epochs 1 --no-dashboard",
         "base.trainable = True\n%kcompile head adam(lr=1e-5)",
-        "%kfit head X y --epochs 1 --no-dashboard\nprint(len(head.trainable_weights), round(float(head.optimizer.learning_rate), 8))",
+        "%kfit head X y --epochs 1 --no-dashboard\n"
+        "print(len(head.trainable_weights), round(float(head.optimizer.learning_rate), 8))",
+        f"%kexport head --to {target}",
     ], allow_errors=False)
     assert "weights kept" in "".join(o["text"] for o in outputs_of(notebook.cells[5], "stream"))
     assert "6 1e-05" in "".join(o["text"] for o in outputs_of(notebook.cells[6], "stream"))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    run = subprocess.run([sys.executable, str(target)], capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "def build_base():" in target.read_text() and "learning_rate=1e-05" in target.read_text()
 
 
 _MIRRORED = """
@@ -219,7 +249,7 @@ print("RESULT", model.distribute_strategy.num_replicas_in_sync, sorted(history.h
 
 def test_compile_again_under_a_mirrored_strategy() -> None:
     """Optimizer and metrics made by the recompile live in the model's strategy (two logical CPUs)."""
-    env = {**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     run = subprocess.run([sys.executable, "-c", _MIRRORED], capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "RESULT 2 ['accuracy', 'auc', 'loss']" in run.stdout
