@@ -272,9 +272,13 @@ def recording(**context: Any) -> Iterator[dict[str, Any]]:
     """Facts for the run(s) recorded inside: ``model`` (the name), ``options``, ``seed``, ``route``, ``group``.
 
     ``%kfit`` and ``kmagic.fit`` wrap ``model.fit`` in it; the dict yielded
-    collects the runs recorded under ``"runs"``.
+    collects the runs recorded inside under ``"runs"``. Nested, the enclosing
+    one's facts win (``%kfit`` calling ``kmagic.fit`` records the route
+    ``%kfit``) and every enclosing dict collects the runs too.
     """
-    merged = {**(_CONTEXT.get() or {}), **context, "runs": []}
+    outer = _CONTEXT.get() or {}
+    merged = {**context, **{k: v for k, v in outer.items() if v is not None and k not in ("runs", "_outer")},
+              "runs": [], "_outer": outer or None}
     token = _CONTEXT.set(merged)
     try:
         yield merged
@@ -325,8 +329,9 @@ def end(recorder: Any) -> Run | None:
         return None
     RUNS.add(run)
     context = start[4]
-    if context is not None:
+    while context:
         context["runs"].append(run)
+        context = context.get("_outer")
     return run
 
 
