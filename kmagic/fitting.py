@@ -159,7 +159,8 @@ def fit(model: Any, x: Any, y: Any = None, *, progress: str | None = "dashboard"
     adapt = getattr(setup, "adapt_callbacks", None) if setup is not None else None
     from kmagic import run_log
 
-    with run_log.recording_defaults(model=model.name, options=fit_options, route="kmagic.fit"):
+    recorded = {key: value for key, value in fit_options.items() if value is not None and key != "callbacks"}
+    with run_log.recording(model=model.name, options=recorded, route="kmagic.fit"):  # %kfit's facts win
         outcome = training.run_fit(model, x, y, options, recorders=recorders, adapt_callbacks=adapt, bind=on_history)
     history = outcome.history  # the one place a fit's History comes from
     if outcome.interrupted and not outcome.batches_done:

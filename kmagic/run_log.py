@@ -272,22 +272,18 @@ def recording(**context: Any) -> Iterator[dict[str, Any]]:
     """Facts for the run(s) recorded inside: ``model`` (the name), ``options``, ``seed``, ``route``, ``group``.
 
     ``%kfit`` and ``kmagic.fit`` wrap ``model.fit`` in it; the dict yielded
-    collects the runs recorded under ``"runs"``.
+    collects the runs recorded inside under ``"runs"``. Nested, the enclosing
+    one's facts win (``%kfit`` calling ``kmagic.fit`` records the route
+    ``%kfit``) and every enclosing dict collects the runs too.
     """
     outer = _CONTEXT.get() or {}
-    merged = {**outer, **context, "runs": outer.get("runs", [])}  # a nested recording adds to the outer list
+    merged = {**context, **{k: v for k, v in outer.items() if v is not None and k not in ("runs", "_outer")},
+              "runs": [], "_outer": outer or None}
     token = _CONTEXT.set(merged)
     try:
         yield merged
     finally:
         _CONTEXT.reset(token)
-
-
-def recording_defaults(**context: Any) -> Any:
-    """:func:`recording` with ``context`` only where an enclosing recording has not set it
-    (``kmagic.fit`` names itself the route unless ``%kfit`` called it)."""
-    outer = _CONTEXT.get() or {}
-    return recording(**{key: value for key, value in context.items() if key not in outer})
 
 
 _CLAIMS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
@@ -333,8 +329,9 @@ def end(recorder: Any) -> Run | None:
         return None
     RUNS.add(run)
     context = start[4]
-    if context is not None:
+    while context:
         context["runs"].append(run)
+        context = context.get("_outer")
     return run
 
 

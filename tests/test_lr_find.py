@@ -129,3 +129,24 @@ def test_klr_magic_compiles_shows_and_binds_the_finding(shell) -> None:
     assert isinstance(finding, LRFinding) and len(finding.lrs) <= 50
     lr = float(shell.user_ns["reg"].optimizer.learning_rate.numpy())
     assert lr == pytest.approx(finding.suggestion, rel=1e-6)
+
+
+def test_loss_scale_optimizer_state_is_restored_too() -> None:
+    """Mixed float16: the loss scale and its step counter are optimizer state like the moments."""
+    from kmagic._keras import keras
+
+    k = keras()
+    k.utils.set_random_seed(0)
+    model = k.Sequential([k.Input((8,)), k.layers.Dense(16, activation="relu", dtype="mixed_float16"),
+                          k.layers.Dense(1, dtype="float32")])
+    model.compile(optimizer=k.optimizers.LossScaleOptimizer(k.optimizers.Adam()), loss="mse")
+    x, y = _data()
+    model.fit(x, y, epochs=1, verbose=0)
+    before = _state(model)
+    assert any("scale" in path for path in before)  # the wrapper's own variables are in the copy
+    finding = kmagic.lr_find(model, x, y, steps=30, end=1.0, apply=True)
+    after = _state(model)
+    changed = [p for p in before if not np.array_equal(before[p], after[p])]
+    inner_rate = model.optimizer.inner_optimizer._learning_rate.path
+    assert changed == [inner_rate]  # only the applied rate, on the inner optimizer that uses it
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(finding.suggestion, rel=1e-3)

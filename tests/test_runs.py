@@ -371,3 +371,63 @@ def test_a_fit_that_never_ended_does_not_block_the_next_record() -> None:
     stale.on_train_begin()  # claims the model, then its fit "dies" without on_train_end
     model.fit(x, y, epochs=1, verbose=0, callbacks=[kmagic.RunRecorder()])
     assert len(kmagic.runs) == 1 and kmagic.runs[0].epochs == 1
+
+
+@pytest.mark.slow
+def test_dashboard_javascript_draws_earlier_runs_faded(tmp_path, comms) -> None:
+    """The widget's ``compare`` trait in headless Chromium: grey curves before the first batch, gone without it."""
+    import concurrent.futures
+    import shutil
+    from pathlib import Path
+
+    from test_dashboard_js import CHROMIUM, PAGE, STATIC
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("needs Chromium")
+    from playwright.sync_api import sync_playwright
+
+    from kmagic.widgets.runs_view import faded_series
+
+    earlier = Run(id=1, model="m", epochs=4, history={"loss": [1.0, 0.6, 0.4, 0.3], "val_loss": [1.1, 0.8, 0.6, 0.5]})
+    shutil.copy(STATIC / "dashboard.js", tmp_path / "dashboard.js")
+    state = {"title": "t", "status": {"epochs": 4}, "metrics": ["loss"], "stop_requested": False, "note": "",
+             "compare": faded_series([earlier])}
+    (tmp_path / "index.html").write_text(PAGE.format(css=(STATIC / "dashboard.css").read_text(),
+                                                     state=json.dumps(state)))
+    grey = """() => { const c = document.querySelector('.kmagic-chart canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && Math.abs(d[i] - 128) < 8
+            && Math.abs(d[i + 1] - 128) < 8 && Math.abs(d[i + 2] - 128) < 8) n++; return n; }"""
+    counts, errors = [], []
+
+    def drive() -> None:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--allow-file-access-from-files"])
+            page = browser.new_page(viewport={"width": 1100, "height": 700})
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto((tmp_path / "index.html").as_uri())
+            page.wait_for_function("window.ready === true", timeout=10_000)
+            page.wait_for_timeout(200)
+            counts.append(page.evaluate(grey))
+            page.evaluate("window.model.set('compare', [])")
+            page.wait_for_timeout(200)
+            counts.append(page.evaluate(grey))
+            browser.close()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(drive).result()
+    assert not errors, errors
+    assert counts[0] > 200 and counts[1] < counts[0] / 10, counts
+
+
+def test_nested_recordings_collect_the_run_and_the_outer_facts_win() -> None:
+    from kmagic.run_log import recording
+
+    model = _keras_model()
+    x, y = _xy()
+    with recording(model="net", route="%kfit", seed=3) as outer, \
+            recording(model="reg", route="kmagic.fit", options={"epochs": 1}) as inner:
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[kmagic.RunRecorder()])
+    run = kmagic.runs[-1]
+    assert outer["runs"] == inner["runs"] == [run]
+    assert (run.model, run.route, run.seed, run.options["epochs"]) == ("net", "%kfit", 3, 1)
