@@ -345,6 +345,9 @@ def run_fit(model: Any, x: Any, y: Any, fit_kwargs: dict[str, Any], *, recorders
         user_error = watched.user_error()
         if user_error is not None:
             raise user_error from watched.exception
+        user_error = generator_errors.from_tensorflow_text(exc)
+        if user_error is not None:
+            raise user_error from exc
         if guard.batches_done or not isinstance(exc, _data_error_types()):
             raise
         first, detail = _keras_message(exc)

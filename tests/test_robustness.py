@@ -97,6 +97,34 @@ def test_a_callback_raising_mid_epoch_rebinds_the_history(data, exc: BaseExcepti
     assert bound is not earlier and bound.history == {}  # this fit's record: no epoch finished
 
 
+FAILING_PYDATASET = '''
+import keras
+
+class Batches(keras.utils.PyDataset):
+    def __len__(self):
+        return 30
+
+    def __getitem__(self, index):
+        if index == 12:
+            raise LookupError(f"no file for batch {index}")
+        return X[:8], y[:8]
+'''
+
+
+def test_a_pydataset_error_mid_epoch_is_shown_as_the_users_exception(data) -> None:
+    shell = data
+    earlier = shell.user_ns["net_history"]
+    shell.run_cell(FAILING_PYDATASET)
+    with capture_output(), pytest.raises(KmagicDataError) as caught:
+        shell.run_cell("%kfit net {Batches()} --epochs 1 --no-dashboard")
+    text = caught.value.render()
+    assert "received LookupError: no file for batch 12" in text, text
+    line = FAILING_PYDATASET.strip().splitlines().index('            raise LookupError(f"no file for batch {index}")') + 1
+    assert f"in __getitem__(), line {line} of" in text and 'raise LookupError(f"no file for batch {index}")' in text
+    assert "Graph execution error" not in text
+    assert shell.user_ns["net_history"] is not earlier
+
+
 def test_a_generator_failing_before_any_batch_is_named_and_binds_nothing_new(data) -> None:
     shell = data
     earlier = shell.user_ns["net_history"]
