@@ -168,6 +168,22 @@ def test_an_interrupt_before_the_first_batch_trains_nothing(data, dashboard: boo
     assert _iterations(model) == steps + 6
 
 
+def test_an_interrupt_after_a_batch_began_never_counts_as_before_the_first_batch() -> None:
+    """Keras may run batch ends later on a worker thread; batch starts are on the training thread."""
+    from kmagic.callbacks.interrupt import GracefulInterrupt, StoppedBeforeFirstBatch
+
+    guard = GracefulInterrupt()
+    guard.on_train_batch_begin(0)
+    guard.interrupted = True  # the interrupt lands while batch 0 runs; its end is not recorded yet
+    guard.on_train_batch_begin(1)  # no StoppedBeforeFirstBatch: batch 0 trained
+    assert guard.batches_ran == 1 and guard.where() != "before the first batch"
+    fresh = GracefulInterrupt()
+    fresh.interrupted = True
+    with pytest.raises(StoppedBeforeFirstBatch):
+        fresh.on_train_batch_begin(0)
+    assert fresh.batches_ran == 0 and fresh.where() == "before the first batch"
+
+
 # ---------------------------------------------------------------- 15: names in messages
 
 
