@@ -148,7 +148,11 @@ def fit(model: Any, x: Any, y: Any = None, *, progress: str | None = "dashboard"
                                  refresh_interval=refresh_interval, batch_size=batch_size,
                                  validation_data=training.validation_part(x, y, options), compare=compare,
                                  final_image=final_image)
-    recorders = [callback] if callback is not None else []
+    if callback is None:  # nothing shown: still recorded as a run
+        from kmagic.callbacks.run_recorder import RunRecorder
+
+        callback = RunRecorder()
+    recorders = [callback]
     options["callbacks"] = [*list(options.get("callbacks") or []), *recorders]
     from kmagic.widgets.frontend import test_mode
 

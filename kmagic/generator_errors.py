@@ -5,12 +5,16 @@ generator raises reaches ``fit``'s caller as ``tf.errors.UnknownError`` with
 "<stack traces unavailable>". :func:`watch` wraps a generator so its exception
 object is kept; :meth:`GeneratorWatch.user_error` turns it into a
 :class:`~kmagic.KmagicDataError` naming the exception's type, its message and
-the line of the user's generator that raised it.
+the line of the user's generator that raised it. For data Keras reads through
+its own generator (a ``PyDataset``), only TensorFlow's text of the traceback is
+left: :func:`from_tensorflow_text` reads the exception and the user's line
+from it.
 """
 
 from __future__ import annotations
 
 import linecache
+import re
 import traceback
 import types
 from collections.abc import Iterator
@@ -62,3 +66,33 @@ def _where(exc: BaseException, code: types.CodeType | None) -> str:
     source = (frame.line or linecache.getline(frame.filename, frame.lineno or 0)).strip()
     text = f"in {frame.name}(), line {frame.lineno} of {frame.filename}"
     return f"{text}: {source}" if source else text
+
+
+_FRAME = re.compile(r'^  File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<name>\S+)\n(?:    (?P<code>[^\n]*)\n)?',
+                    re.MULTILINE)
+_LIBRARY = re.compile(r"[/\\](site-packages|dist-packages|lib[/\\]python\d+\.\d+)[/\\]")
+
+
+def from_tensorflow_text(exc: BaseException, what: str = "the training data") -> KmagicDataError | None:
+    """The user's exception read from TensorFlow's "Graph execution error" text, or None.
+
+    TensorFlow flattens an exception raised in Python code it ran (a ``PyDataset``'s
+    ``__getitem__``) into its message: the exception line, then the traceback. Returns None
+    unless that traceback has a frame outside installed libraries (the user's code).
+    """
+    text = str(exc)
+    if "Graph execution error" not in text or "Traceback (most recent call last):" not in text:
+        return None
+    before, _, trace = text.partition("Traceback (most recent call last):")
+    lines = [line for line in before.splitlines() if line.strip()]
+    exception = lines[-1].strip() if lines else ""
+    if not re.match(r"^[A-Za-z_][\w.]*(: |$)", exception) or exception.startswith("Detected at node"):
+        return None
+    user = [m for m in _FRAME.finditer(trace) if not _LIBRARY.search(m.group("file"))]
+    if not user:
+        return None
+    frame = user[-1]
+    where = f"in {frame.group('name')}(), line {frame.group('line')} of {frame.group('file')}"
+    code = (frame.group("code") or "").strip()
+    return KmagicDataError(f"expected {what} to yield batches, received {exception}",
+                           hint=f"It was raised {where}: {code}." if code else f"It was raised {where}.")

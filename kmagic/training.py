@@ -328,21 +328,24 @@ def run_fit(model: Any, x: Any, y: Any, fit_kwargs: dict[str, Any], *, recorders
         bind_this_fit()
         return FitOutcome(this_fit(), True, guard.where(), 0)
     except BaseException as exc:
-        if guard.batches_done or isinstance(exc, KeyboardInterrupt):
+        if guard.batches_ran or isinstance(exc, KeyboardInterrupt):
             bind_this_fit()
         if isinstance(exc, KeyboardInterrupt):
             raise
         user_error = watched.user_error()
         if user_error is not None:
             raise user_error from watched.exception
-        if guard.batches_done or not isinstance(exc, _data_error_types()):
+        user_error = generator_errors.from_tensorflow_text(exc)
+        if user_error is not None:
+            raise user_error from exc
+        if guard.batches_ran or not isinstance(exc, _data_error_types()):
             raise
         first, detail = _keras_message(exc)
         raise KmagicDataError(f"Keras could not train on this data: {first}", detail=detail,
                               hint="Check the shapes and dtypes of X and Y against the model card.") from exc
     if bind is not None:
         bind(result)
-    return FitOutcome(result, guard.interrupted, guard.where(), guard.batches_done)
+    return FitOutcome(result, guard.interrupted, guard.where(), guard.batches_ran)
 
 
 # ---------------------------------------------------------------- fit arguments

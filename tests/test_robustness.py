@@ -97,6 +97,34 @@ def test_a_callback_raising_mid_epoch_rebinds_the_history(data, exc: BaseExcepti
     assert bound is not earlier and bound.history == {}  # this fit's record: no epoch finished
 
 
+FAILING_PYDATASET = '''
+import keras
+
+class Batches(keras.utils.PyDataset):
+    def __len__(self):
+        return 30
+
+    def __getitem__(self, index):
+        if index == 12:
+            raise LookupError(f"no file for batch {index}")
+        return X[:8], y[:8]
+'''
+
+
+def test_a_pydataset_error_mid_epoch_is_shown_as_the_users_exception(data) -> None:
+    shell = data
+    earlier = shell.user_ns["net_history"]
+    shell.run_cell(FAILING_PYDATASET)
+    with capture_output(), pytest.raises(KmagicDataError) as caught:
+        shell.run_cell("%kfit net {Batches()} --epochs 1 --no-dashboard")
+    text = caught.value.render()
+    assert "received LookupError: no file for batch 12" in text, text
+    line = FAILING_PYDATASET.strip().splitlines().index('            raise LookupError(f"no file for batch {index}")') + 1
+    assert f"in __getitem__(), line {line} of" in text and 'raise LookupError(f"no file for batch {index}")' in text
+    assert "Graph execution error" not in text
+    assert shell.user_ns["net_history"] is not earlier
+
+
 def test_a_generator_failing_before_any_batch_is_named_and_binds_nothing_new(data) -> None:
     shell = data
     earlier = shell.user_ns["net_history"]
@@ -138,6 +166,22 @@ def test_an_interrupt_before_the_first_batch_trains_nothing(data, dashboard: boo
     with capture_output():
         shell.run_line_magic("kfit", "net X y --epochs 1 --batch-size 8 --no-dashboard")
     assert _iterations(model) == steps + 6
+
+
+def test_an_interrupt_after_a_batch_began_never_counts_as_before_the_first_batch() -> None:
+    """Keras may run batch ends later on a worker thread; batch starts are on the training thread."""
+    from kmagic.callbacks.interrupt import GracefulInterrupt, StoppedBeforeFirstBatch
+
+    guard = GracefulInterrupt()
+    guard.on_train_batch_begin(0)
+    guard.interrupted = True  # the interrupt lands while batch 0 runs; its end is not recorded yet
+    guard.on_train_batch_begin(1)  # no StoppedBeforeFirstBatch: batch 0 trained
+    assert guard.batches_ran == 1 and guard.where() != "before the first batch"
+    fresh = GracefulInterrupt()
+    fresh.interrupted = True
+    with pytest.raises(StoppedBeforeFirstBatch):
+        fresh.on_train_batch_begin(0)
+    assert fresh.batches_ran == 0 and fresh.where() == "before the first batch"
 
 
 # ---------------------------------------------------------------- 15: names in messages
@@ -287,6 +331,21 @@ def test_the_limit_is_a_kmagic_setting_and_defaults_to_a_quarter_of_memory(shell
     assert weight_limit.max_weight_bytes() == weight_limit.physical_memory() // 4
     with pytest.raises(KmagicError, match="whole number of bytes"):
         weight_limit.set_max_weight_bytes(-5)
+
+
+def test_a_models_config_is_measured_without_allocating(weight_limit) -> None:
+    """For configs read from files: the model is made in a StatelessScope, measured and thrown away."""
+    import resource
+
+    inputs = keras.Input((100,))
+    text = keras.Model(inputs, keras.layers.Dense(3)(inputs)).to_json().replace('"units": 3', '"units": 150000000')
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    size, parameters = weight_limit.built_weight_bytes(lambda: keras.models.model_from_json(text))
+    assert (size, parameters) == (60_600_000_000, 15_150_000_000)
+    assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 250
+    with pytest.raises(KmagicValueError, match=r"received m.json whose weights need 60.6 GB"):
+        weight_limit.check_weight_bytes(size, parameters, what="m.json")
+    assert weight_limit.built_weight_bytes(lambda: 1 / 0) is None
 
 
 # ---------------------------------------------------------------- 11: programs too big to build

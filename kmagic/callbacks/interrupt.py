@@ -49,7 +49,7 @@ class GracefulInterrupt(keras().callbacks.Callback):
     """Turns the first SIGINT during ``fit`` into a stop at the end of the current batch.
 
     ``recorders`` (kmagic TrainingRecorders, e.g. the dashboard) are told why training
-    stopped, so their display says so. Counts finished batches (``batches_done``), which
+    stopped, so their display says so. Counts finished batches (``batches_ran``), which
     tells a failure before any training from one during it.
     """
 
@@ -60,6 +60,7 @@ class GracefulInterrupt(keras().callbacks.Callback):
         self.recorders = list(recorders or [])
         self.interrupted = False
         self.batches_done = 0
+        self.batches_started = 0
         self.epoch = 0
         self.step = 0
         self.steps: int | None = None
@@ -109,10 +110,13 @@ class GracefulInterrupt(keras().callbacks.Callback):
         self.epoch, self.step = epoch, 0
 
     def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+        # Always called on the training thread (batch ends may run later on Keras's worker thread),
+        # so this count is exact when the next batch is about to start.
         if self.interrupted:
             self._ask_to_stop()
-            if self.batches_done == 0:  # Keras would still run this batch: leave fit before it
+            if self.batches_started == 0:  # Keras would still run this batch: leave fit before it
                 raise StoppedBeforeFirstBatch(REASON)
+        self.batches_started += 1
 
     def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
         self.batches_done += 1
@@ -122,9 +126,15 @@ class GracefulInterrupt(keras().callbacks.Callback):
 
     # -- reporting ----------------------------------------------------------------
 
+    @property
+    def batches_ran(self) -> int:
+        """Batches that finished: counted at their end, or known from the next one's start (batch
+        ends may still be waiting on Keras's worker thread when an error leaves ``fit``)."""
+        return max(self.batches_done, self.batches_started - 1)
+
     def where(self) -> str:
         """``"epoch 2/5, batch 7/20"``: the last batch that ran (or ``"before the first batch"``)."""
-        if self.batches_done == 0:
+        if self.batches_started == 0:
             return "before the first batch"
         epochs = f"/{self.epochs}" if self.epochs else ""
         steps = f"/{self.steps}" if self.steps else ""

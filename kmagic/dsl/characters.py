@@ -22,6 +22,10 @@ _REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"}
 _ALLOWED = {" ", "\t", "\n", "\r"}  # tabs get their own message where indentation is read
 
 
+#: Characters that may be refused: ASCII controls other than tab and line breaks, and everything beyond ASCII.
+_SUSPECT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\U0010ffff]")
+
+
 def _refused(char: str) -> bool:
     return char not in _ALLOWED and unicodedata.category(char) in _REFUSED_CATEGORIES
 
@@ -58,9 +62,8 @@ def _shown(source: str) -> str:
 
 def check_characters(text: str) -> None:
     """Refuse the first invisible or ambiguous character in a body (see the module docstring)."""
-    if text.isascii() and text.isprintable():
-        return
-    for index, char in enumerate(text):
+    for match in _SUSPECT.finditer(text):
+        char, index = match.group(), match.start()
         if _refused(char):
             line, column, source = _position(text, index)
             raise KmagicSyntaxError(
