@@ -17,7 +17,8 @@ class ShapeError(ValueError):
 
 
 def parse_shape(value: Any) -> tuple[int | None, ...]:
-    """A shape tuple of positive sizes or None, from text, an int, or a tuple/list of those."""
+    """A shape tuple of positive sizes or None, from text, an int, or a tuple/list of those;
+    ``()`` is one scalar per sample."""
     if isinstance(value, str):
         return _from_text(value)
     if isinstance(value, int) and not isinstance(value, bool):
@@ -34,6 +35,8 @@ def _from_text(text: str) -> tuple[int | None, ...]:
     parts = [part.strip() for part in re.split(r"[x,]", inner)] if inner.strip() else []
     if len(parts) > 1 and parts[-1] == "" and inner.rstrip().endswith(","):
         parts.pop()  # "(16,)"
+    if not parts and text.strip() in ("()", "[]"):
+        return ()  # one scalar per sample (input () dtype=string)
     if not parts:
         raise ShapeError(f"expected a shape such as 28x28x1, ?x16 or (None, 16), received {text!r}")
     dims: list[int | None] = []
@@ -58,6 +61,6 @@ def _dim(item: Any, whole: Any) -> int | None:
 
 
 def _checked(dims: tuple[int | None, ...], original: Any) -> tuple[int | None, ...]:
-    if not dims or any(d is not None and d < 1 for d in dims):
+    if any(d is not None and d < 1 for d in dims):  # () is a scalar per sample
         raise ShapeError(f"expected a shape of positive sizes or ?, received {original!r}")
     return dims
