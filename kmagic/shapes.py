@@ -1,5 +1,7 @@
 """The one shape parser: ``28x28x1``, ``28,28,1``, ``?x16``, ``(None, 16)``, ``100``, or a Python value.
 
+``()`` is the shape of one scalar per sample (``input () dtype=string``).
+
 Used by ``input {expr}`` in a body, by ``--input`` on a magic line and by
 ``kmagic.build(..., input_shape=...)``, so all three accept the same shapes.
 """
@@ -17,26 +19,25 @@ class ShapeError(ValueError):
 
 
 def parse_shape(value: Any) -> tuple[int | None, ...]:
-    """A shape tuple of positive sizes or None, from text, an int, or a tuple/list of those;
-    ``()`` is one scalar per sample."""
+    """A shape tuple of positive sizes or None, from text, an int, or a tuple/list of those."""
     if isinstance(value, str):
         return _from_text(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return _checked((value,), value)
     if isinstance(value, tuple | list):
-        return _checked(tuple(_dim(item, value) for item in value), value)
+        return _checked(tuple(_dim(item, value) for item in value), value, scalar_ok=True)
     raise ShapeError(f"expected a shape of positive sizes or ?, received {value!r}")
 
 
 def _from_text(text: str) -> tuple[int | None, ...]:
     inner = text.strip()
+    if inner in ("()", "[]"):
+        return ()
     if inner[:1] in "([" and inner[-1:] in ")]":
         inner = inner[1:-1]
     parts = [part.strip() for part in re.split(r"[x,]", inner)] if inner.strip() else []
     if len(parts) > 1 and parts[-1] == "" and inner.rstrip().endswith(","):
         parts.pop()  # "(16,)"
-    if not parts and text.strip() in ("()", "[]"):
-        return ()  # one scalar per sample (input () dtype=string)
     if not parts:
         raise ShapeError(f"expected a shape such as 28x28x1, ?x16 or (None, 16), received {text!r}")
     dims: list[int | None] = []
@@ -60,7 +61,7 @@ def _dim(item: Any, whole: Any) -> int | None:
     raise ShapeError(f"expected a shape of positive sizes or ?, received {whole!r}")
 
 
-def _checked(dims: tuple[int | None, ...], original: Any) -> tuple[int | None, ...]:
-    if any(d is not None and d < 1 for d in dims):  # () is a scalar per sample
+def _checked(dims: tuple[int | None, ...], original: Any, scalar_ok: bool = False) -> tuple[int | None, ...]:
+    if (not dims and not scalar_ok) or any(d is not None and d < 1 for d in dims):
         raise ShapeError(f"expected a shape of positive sizes or ?, received {original!r}")
     return dims

@@ -31,7 +31,12 @@ _PROFILE = {"deadline": None, "derandomize": True,
             "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much]}
 settings.register_profile("small", max_examples=30, **_PROFILE)
 settings.register_profile("large", max_examples=1000, **_PROFILE)
-settings.load_profile("small")  # --hypothesis-profile=large (make test) loads the other one
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The small hypothesis profile unless ``--hypothesis-profile`` names one (make test: large)."""
+    if not config.getoption("hypothesis_profile", default=None):
+        settings.load_profile("small")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 

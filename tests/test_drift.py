@@ -144,6 +144,15 @@ def test_shapes_parse_the_same_on_the_line_and_in_the_api(shell, text: str, shap
     assert api.input_shape == shell.user_ns["net"].input_shape == body.input_shape == (None, *shape)
 
 
+def test_a_scalar_input_has_the_empty_shape_every_way(shell) -> None:
+    body = kmagic.parse("input () dtype=string\nstring_lookup")
+    assert body.ops[0].args[0].items == ()
+    assert kmagic.parse("string_lookup", input_shape="()").ops[0].args[0].dims == ()
+    assert kmagic.parse("string_lookup", input_shape=()).ops[0].args[0].dims == ()
+    shell.run_cell("%%kmodel words --input () --quiet\nstring_lookup\n")
+    assert shell.user_ns["words"].input_shape == (None,)
+
+
 @pytest.mark.parametrize("bad", ["28xx", "abc", "0x3", "", "2.5"])
 def test_bad_shapes_are_refused_the_same_way(shell, bad: str) -> None:
     with pytest.raises(KmagicError, match="expected a shape"):
