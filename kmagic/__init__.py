@@ -80,9 +80,6 @@ def load_ipython_extension(ipython: Any) -> None:
     prefer_memory_growth()
     install_quiet_tensorflow_import()
     register(ipython)
-    from kmagic.magics_runs import register as register_runs
-
-    register_runs(ipython)  # %kruns, %kcompare, %klr
 
 
 def unload_ipython_extension(ipython: Any) -> None:
@@ -92,9 +89,6 @@ def unload_ipython_extension(ipython: Any) -> None:
 
     uninstall_quiet_tensorflow_import()
     unregister(ipython)
-    from kmagic.magics_runs import unregister as unregister_runs
-
-    unregister_runs(ipython)
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

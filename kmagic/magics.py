@@ -466,30 +466,44 @@ def _word_of(args: Namespace, value: Any, dest: str | None = None) -> str:
 # ---------------------------------------------------------------- loading
 
 
+def _magic_classes() -> tuple[type[Magics], ...]:
+    """Every Magics class of kmagic: this module's, the inspection ones, the runs ones."""
+    from kmagic.magics_insight import InsightMagics
+    from kmagic.magics_runs import RunsMagics
+
+    return (KMagic, InsightMagics, RunsMagics)
+
+
+def all_line_magics() -> tuple[str, ...]:
+    """The names of every line magic ``%load_ext kmagic`` registers."""
+    from kmagic import magics_insight, magics_runs
+
+    return LINE_MAGICS + magics_insight.LINE_MAGICS + magics_runs.LINE_MAGICS
+
+
 def register(ipython: Any) -> None:
     """Register the magics, the settings and the completer on a shell (``%load_ext kmagic``)."""
     from kmagic import completion
-    from kmagic.magics_insight import InsightMagics
 
     if "KMagic" in ipython.magics_manager.registry:
         return
-    ipython.register_magics(KMagic(shell=ipython))
-    ipython.register_magics(InsightMagics(shell=ipython))
+    for magics_class_ in _magic_classes():
+        ipython.register_magics(magics_class_(shell=ipython))
     completion.install(ipython)
 
 
 def unregister(ipython: Any) -> None:
     """Remove what :func:`register` added (``%unload_ext kmagic``)."""
-    from kmagic import completion, magics_insight
+    from kmagic import completion
 
     manager = ipython.magics_manager
-    instance = manager.registry.pop("KMagic", None)
-    manager.registry.pop("InsightMagics", None)
-    for kind, names in (("line", LINE_MAGICS + magics_insight.LINE_MAGICS), ("cell", CELL_MAGICS)):
+    for magics_class_ in _magic_classes():
+        instance = manager.registry.pop(magics_class_.__name__, None)
+        if instance is not None and instance in getattr(ipython, "configurables", []):
+            ipython.configurables.remove(instance)
+    for kind, names in (("line", all_line_magics()), ("cell", CELL_MAGICS)):
         for name in names:
             manager.magics[kind].pop(name, None)
-    if instance is not None and instance in getattr(ipython, "configurables", []):
-        ipython.configurables.remove(instance)
     completion.uninstall(ipython)
 
 

@@ -134,19 +134,3 @@ class RunsMagics(Magics):
         _display(FinderView(finding))
         self.shell.user_ns[f"{finding.model}_lr"] = finding
 
-
-def register(ipython: Any) -> None:
-    """Add the runs magics to a shell (called by ``%load_ext kmagic``)."""
-    if "RunsMagics" in ipython.magics_manager.registry:
-        return
-    ipython.register_magics(RunsMagics(shell=ipython))
-
-
-def unregister(ipython: Any) -> None:
-    """Remove what :func:`register` added."""
-    manager = ipython.magics_manager
-    instance = manager.registry.pop("RunsMagics", None)
-    for name in LINE_MAGICS:
-        manager.magics["line"].pop(name, None)
-    if instance is not None and instance in getattr(ipython, "configurables", []):
-        ipython.configurables.remove(instance)

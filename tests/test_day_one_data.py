@@ -287,7 +287,7 @@ def test_kmagic_fit_does_what_kfit_does(capsys) -> None:
     history = kmagic.fit(model, pd.Series(texts), pd.Series(labels), epochs=2, batch_size=16, progress="text")
     out = capsys.readouterr().out
     assert "adapted text_vectorization" in out and "compiled" in out and "binary_crossentropy" in out
-    assert "epoch 2/2:" in out
+    assert "epoch 2/2 -" in out
     assert type(history).__name__ == "History" and len(history.history["loss"]) == 2
     assert model.predict(list(texts[:3]), verbose=0).shape == (3, 1)
     quiet = kmagic.fit(model, texts, labels, epochs=1, progress=None)

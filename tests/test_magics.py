@@ -32,12 +32,13 @@ def bundles(captured) -> list[dict]:
 
 def test_load_registers_every_magic(shell) -> None:
     manager = shell.magics_manager
-    for name in magics.LINE_MAGICS:
+    for name in magics.all_line_magics():
         assert name in manager.magics["line"], name
     for name in magics.CELL_MAGICS:
         assert name in manager.magics["cell"], name
-    assert set(magics.LINE_MAGICS) == {"kfit", "ksummary", "kactivations", "kweights", "ksave", "kload",
-                                       "kexport", "kmodels", "kdevice"}
+    assert set(magics.all_line_magics()) == {"kfit", "kcompile", "ksummary", "kactivations", "kweights", "ksave",
+                                             "kload", "kexport", "kmodels", "kdevice", "kreport", "kdiff", "kruns",
+                                             "kcompare", "klr"}
 
 
 def test_load_imports_nothing_heavy_in_a_fresh_interpreter() -> None:
@@ -73,7 +74,7 @@ def test_unload_and_reload(shell) -> None:
 
 
 def test_help_is_generated_from_arguments(shell) -> None:
-    for name in magics.LINE_MAGICS:
+    for name in magics.all_line_magics():
         assert f"  %{name}" in shell.object_inspect_text(f"%{name}"), name  # what %name? shows
     for name in magics.CELL_MAGICS:
         assert f"  %%{name} " in shell.object_inspect_text(f"%%{name}"), name

@@ -155,7 +155,7 @@ def test_kfit_passes_settings_to_the_dashboard(data, monkeypatch) -> None:
     ("net X y --epochs 0", KmagicUsageError, ">= 1"),
     ("net X y --validation-split 1.5", KmagicUsageError, "between"),
     ("net X y --validation-split 0.2 --validation-data X y", KmagicUsageError, "received both"),
-    ("net X y --validation-data X", KmagicUsageError, "expected 2 arguments"),
+    ("net X y --validation-data X", KmagicDataError, "Give both: --validation-data XV YV"),
     ("net", KmagicUsageError, "required"),
     ("net {X[:, :2]} y --epochs 1", KmagicDataError, None),
 ])

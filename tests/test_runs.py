@@ -99,7 +99,8 @@ def test_two_recorders_in_one_fit_record_one_run_and_a_second_fit_another() -> N
     assert dashboard.run is kmagic.runs[1]
 
 
-def test_kfit_records_name_text_options_and_seed(data) -> None:
+def test_kfit_records_name_text_options_and_seed(data, monkeypatch) -> None:
+    monkeypatch.setenv("KMAGIC_TEST_MODE", "1")  # %kfit then trains with seed 0
     shell = data
     shell.run_cell(f"%%kmodel net --quiet\n{BODY}")
     with capture_output():
@@ -393,7 +394,7 @@ def test_dashboard_javascript_draws_earlier_runs_faded(tmp_path, comms) -> None:
     state = {"title": "t", "status": {"epochs": 4}, "metrics": ["loss"], "stop_requested": False, "note": "",
              "compare": faded_series([earlier])}
     (tmp_path / "index.html").write_text(PAGE.format(css=(STATIC / "dashboard.css").read_text(),
-                                                     state=json.dumps(state)))
+                                                     state=json.dumps(state), config=""))
     grey = """() => { const c = document.querySelector('.kmagic-chart canvas');
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
         for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && Math.abs(d[i] - 128) < 8

@@ -207,7 +207,7 @@ class _Checker:
             span = stmt.args[1].span if len(stmt.args) > 1 else head_span(stmt)
             received = f"{len(stmt.args)} values" if stmt.args else "nothing"
             raise error_at(KmagicValueError, "expected one shape after 'input' (28x28x1, ?x16, ?, (None, 16) "
-                           "or 100, or 'text')", span, stmt, received=received)
+                           "or 100)", span, stmt, received=received)
         if is_text_shape(stmt.args[0]):
             stmt = as_text_input(stmt)  # input text: one string per sample
         shape = stmt.args[0]
