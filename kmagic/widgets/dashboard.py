@@ -446,10 +446,18 @@ def confusion_matrix_of(model: Any, validation_data: Any, limit: int = 5000) -> 
     loss = _loss_name(getattr(model, "loss", None))
     if "crossentropy" not in loss and "hinge" not in loss:
         return None
-    x, y = x[:limit], np.asarray(y[:limit])
-    pred = model.predict(x, verbose=0, batch_size=256)
-    if not isinstance(pred, np.ndarray):
+    from kmagic.widgets.activations import _length, _slice
+
+    y = np.asarray(y[:limit])
+    # Eager calls in chunks, not model.predict: no predict function is traced (and kept) for it.
+    try:
+        n = min(_length(x), limit)
+        parts = [model(_slice(x, i, min(i + 256, n)), training=False) for i in range(0, n, 256)]
+    except (TypeError, ValueError, KeyError):  # inputs this model cannot take as one array
         return None
+    if not parts or isinstance(parts[0], (list, tuple, dict)):
+        return None
+    pred = np.concatenate([np.asarray(p) for p in parts])
     if pred.ndim == 2 and pred.shape[1] >= 2:
         n_classes = pred.shape[1]
         guess = pred.argmax(axis=1)
