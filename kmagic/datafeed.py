@@ -224,7 +224,7 @@ def accept_everyday_data(model: Any) -> Any:
 
     Plain Keras refuses numpy ``str`` arrays, lists of strings and Series of strings, cannot
     split a DataFrame by input name, and ``F1Score`` refuses 1-D labels. The methods become
-    attributes of this model object (a saved and loaded model has Keras's own again).
+    attributes of this model object; ``kmagic.build`` and ``kmagic.load`` call this.
     """
     if getattr(model, _WRAPPED, False) or not _port_specs(model, "inputs"):
         return model

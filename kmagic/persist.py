@@ -200,7 +200,9 @@ def load(path: str | os.PathLike[str], custom_objects: Mapping[str, Any] | None 
         raise KmagicFileError(f"could not load '{source}' as a {kind} model: {_reason(exc)}") from None
     if not isinstance(model, k.Model):
         raise KmagicFileError(f"expected a model in '{source}', received a {type(model).__name__}")
-    return model
+    from kmagic import datafeed
+
+    return datafeed.accept_everyday_data(model)  # predict/evaluate/fit take text and pandas, as after a build
 
 
 def _parse_config(data: bytes | str, source: Path, what: str) -> Any:

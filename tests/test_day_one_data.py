@@ -345,3 +345,12 @@ def test_a_built_models_own_evaluate_takes_1d_labels_with_f1(numbers_shell) -> N
     assert "f1_score" in history.history
     results = model.evaluate(pd.DataFrame(X), pd.Series(y), verbose=0, return_dict=True)
     assert set(results) == {"loss", "f1_score"}
+
+
+def test_a_loaded_text_model_predicts_on_a_str_array(tmp_path) -> None:
+    texts = np.array(["good film", "bad film", "great fun", "awful"])
+    model = kmagic.build("input text\ntext_vectorize 20 seq=3\nembedding 20 4\ngap\ndense 1 sigmoid", seed=0)
+    model.layers[1].adapt(texts.astype(object))
+    kmagic.save(model, tmp_path / "text.keras")
+    loaded = kmagic.load(tmp_path / "text.keras")
+    np.testing.assert_allclose(loaded.predict(texts, verbose=0), model.predict(texts, verbose=0), rtol=1e-5)
