@@ -15,16 +15,46 @@ if TYPE_CHECKING:
 TRAIN, VAL, BATCH, BEST, LR = "#1f77b4", "#ff7f0e", "#9ecae1", "#2ca02c", "#9467bd"
 
 
+#: Titles, labels, ticks, frames and legends of every static image: a mid grey that reads on
+#: light, dark and high-contrast backgrounds (4.5:1 on white, about 4:1 on JupyterLab's dark
+#: background), because the images are drawn on a transparent background and so take the
+#: theme's own colour, also after a theme switch.
+NEUTRAL = "#767676"
+
+
 def _figure(width: float, height: float, layout: str | None = "constrained"):
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=90, layout=layout, facecolor="white")
+    return Figure(figsize=(width, height), dpi=90, layout=layout)
+
+
+def _neutral_colours(fig: Any) -> None:
+    """Frame and text colours that read on any theme; the data's own colours stay."""
+    legends = list(fig.legends)
+    for ax in fig.axes:
+        for text in (ax.title, ax.xaxis.label, ax.yaxis.label):
+            text.set_color(NEUTRAL)
+        ax.tick_params(colors=NEUTRAL, which="both")
+        for spine in ax.spines.values():
+            spine.set_edgecolor(NEUTRAL)
+        if ax.get_legend() is not None:
+            legends.append(ax.get_legend())
+    for legend in legends:
+        legend.get_frame().set_facecolor("none")
+        legend.get_frame().set_edgecolor(NEUTRAL)
+        for text in legend.get_texts():
+            if text.get_color() in ("black", "#000000", "k"):
+                text.set_color(NEUTRAL)
+    for text in fig.texts:  # the figure's title (suptitle)
+        text.set_color(NEUTRAL)
 
 
 def to_png(fig: Any, fast: bool = False) -> bytes:
-    """Render a matplotlib Figure to PNG bytes (``fast``: light zlib compression)."""
+    """Render a matplotlib Figure to PNG bytes on a transparent background, with frame and text
+    colours that read on light and dark themes (``fast``: light zlib compression)."""
+    _neutral_colours(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", pil_kwargs={"compress_level": 1} if fast else None)
+    fig.savefig(buf, format="png", transparent=True, pil_kwargs={"compress_level": 1} if fast else None)
     return buf.getvalue()
 
 
