@@ -550,7 +550,7 @@ _TWO_D_METRICS = {"f1score": "f1", "fbetascore": "fbeta", "f1": "f1", "fbeta": "
 
 
 def _metric_names(model: Any) -> list[str]:
-    config = getattr(getattr(model, "_compile_config", None), "config", None) or {}
+    config = keras_internals.compile_config(model) or {}
     metrics = config.get("metrics") or []
     if isinstance(metrics, Mapping):
         metrics = [m for group in metrics.values() for m in (group if isinstance(group, (list, tuple)) else [group])]

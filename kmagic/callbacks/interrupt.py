@@ -26,6 +26,7 @@ import signal
 import threading
 from typing import Any
 
+from kmagic import keras_internals
 from kmagic._keras import keras
 
 REASON = "interrupted (kernel interrupt)"
@@ -94,7 +95,7 @@ class GracefulInterrupt(keras().callbacks.Callback):
         for recorder in self.recorders:
             if getattr(recorder, "_stop_reason", None) is None:
                 recorder.stop(REASON)
-        model = getattr(self, "_model", None)
+        model = keras_internals.callback_model(self)
         if model is not None:
             model.stop_training = True
 
