@@ -25,6 +25,14 @@ def producer_name(tensor: Any) -> str | None:
     return operation.name if operation is not None else None
 
 
+def graph_layer_name(tensor: Any) -> str:
+    """The name of the layer that produced a tensor of a model's graph (each has one; ValueError otherwise)."""
+    name = producer_name(tensor)
+    if name is None:
+        raise ValueError(f"expected a symbolic tensor of a Keras graph, received {type(tensor).__name__}")
+    return name
+
+
 def functional_graph(model: Any) -> Any:
     """The functional graph behind a model (a Sequential's inner one), or None (``_nodes``, ``_functional``)."""
     if hasattr(model, "_nodes_by_depth") and hasattr(model, "_nodes"):
@@ -90,7 +98,7 @@ def uninitialized_variables() -> list[Any]:
     Raises ImportError under another Keras layout."""
     from keras.src.backend.common import global_state
 
-    return global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)  # type: ignore[no-any-return]  # Keras has no stubs
+    return global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
 
 
 # ------------------------------------------------------------------------------------ loading safely
@@ -144,7 +152,7 @@ def safe_mode_scope() -> AbstractContextManager[Any]:
     """Keras's safe mode switched on for the ``with`` block, whatever its global flag says (``SafeModeScope``)."""
     from keras.src.saving.serialization_lib import SafeModeScope
 
-    return SafeModeScope(True)  # type: ignore[no-any-return]  # Keras has no stubs
+    return SafeModeScope(True)
 
 
 # ------------------------------------------------------------------------------------ saving weights
@@ -183,7 +191,7 @@ def compile_config_kept(model: Any) -> Iterator[None]:
     try:
         yield
     finally:
-        if kept is not None:
+        if kept is not None and holder is not None:
             holder.config = kept
 
 

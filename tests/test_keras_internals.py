@@ -26,6 +26,14 @@ def test_producer_is_the_layer_that_made_a_tensor(k: Any) -> None:
     assert internals.producer(np.zeros(3)) is None and internals.producer_name(np.zeros(3)) is None
 
 
+def test_graph_layer_name_names_the_producer_of_a_graph_tensor(k: Any) -> None:
+    inputs = k.Input((3,), name="x")
+    outputs = k.layers.Dense(2, name="d")(inputs)
+    assert internals.graph_layer_name(outputs) == "d" and internals.graph_layer_name(inputs) == "x"
+    with pytest.raises(ValueError, match="symbolic tensor"):
+        internals.graph_layer_name(np.zeros(3))
+
+
 def test_functional_graph_of_functional_sequential_and_subclassed_models(k: Any) -> None:
     inputs = k.Input((3,))
     functional = k.Model(inputs, k.layers.Dense(1)(inputs))

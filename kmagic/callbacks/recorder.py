@@ -24,7 +24,8 @@ from kmagic._keras import keras
 from kmagic.callbacks.history import TrainingHistory
 from kmagic.callbacks.snapshot import WeightSnapshots
 
-_Callback = keras().callbacks.Callback
+#: Keras's Callback, imported at run time (Keras has no stubs: Any to the type checker).
+_Callback: Any = keras().callbacks.Callback
 
 
 class TrainingRecorder(_Callback):
