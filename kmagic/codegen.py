@@ -174,7 +174,8 @@ def _graph_entries(model: Any, k: Any) -> list[dict[str, Any]]:
         if not built_inputs:
             raise KmagicValueError("from_keras expected a built Sequential model (give it a keras.Input first), "
                                    "received one with no input shape")
-        entries, previous = [], None
+        entries: list[dict[str, Any]] = []
+        previous = None
         layers = list(config["layers"])
         if layers and layers[0]["class_name"] != "InputLayer":
             tensor = model.inputs[0]

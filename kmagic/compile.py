@@ -219,7 +219,7 @@ class _Builder:
             expected = expected or f"an input that '{word}' can take"
             received = f"shape {shapes}" if shapes else "its arguments"
             message = f"'{word}' could not be built: expected {expected}, received {received}"
-        span = stmt.head.span if stmt.head is not None else stmt.span
+        span = stmt.head_span if stmt.head is not None else stmt.span
         detail = _short_keras_text(exc) if exc is not None else None
         return KmagicBuildError(message, span.line, span.column, source=stmt.source, width=span.width, detail=detail)
 
@@ -258,7 +258,7 @@ class _Builder:
             return
         size, parameters = measured
         if self.weight_bytes + size > limits.max_weight_bytes():
-            span = op.stmt.head.span if op.stmt.head is not None else op.stmt.span
+            span = op.stmt.head_span if op.stmt.head is not None else op.stmt.span
             word = op.word or op.stmt.word
             raise KmagicBuildError(f"'{word}' could not be built: "
                                    + limits.weight_limit_message(size, parameters, self.weight_bytes),
@@ -268,10 +268,10 @@ class _Builder:
 
     def _make_layer(self, op: Op, resolver: Resolver, inputs: list[Any]) -> tuple[Any, str]:
         cls, class_code = self._layer_class(op, resolver, inputs)
-        if not inspect.isclass(cls):
+        if not isinstance(cls, type):  # a layer instance given by {expr}
             if op.args or op.kwargs:
                 raise KmagicValueError(f"expected a layer class in {{{op.word}}} when arguments follow, received "
-                                       "a layer instance", op.stmt.head.span.line, op.stmt.head.span.column,
+                                       "a layer instance", op.stmt.head_span.line, op.stmt.head_span.column,
                                        source=op.stmt.source)
             return cls, op.word
         kwargs: dict[str, Resolved] = {}
@@ -325,7 +325,7 @@ class _Builder:
             spans = {1: "a sequence (batch, steps, channels)", 2: "an image (batch, h, w, channels)",
                      3: "a volume (batch, d, h, w, channels)"}
             wanted = " or ".join(spans[r] for r in ranks)
-            span = op.stmt.head.span
+            span = op.stmt.head_span
             raise KmagicBuildError(f"'{op.word}' expected {wanted}, received shape {shape}", span.line,
                                    span.column, source=op.stmt.source, width=span.width,
                                    hint="Add 'reshape' or 'flatten' to change the rank." if rank < 1 else None)
@@ -354,7 +354,7 @@ class _Builder:
         allowed = params | (_BASE_LAYER_KEYWORDS if _takes_any_keyword(cls) else set())
         for key in kwargs:
             if key not in allowed and key != "layer":
-                span = next((k.span for k in op.stmt.kwargs if k.key == key), op.stmt.head.span)
+                span = next((k.span for k in op.stmt.kwargs if k.key == key), op.stmt.head_span)
                 raise KmagicNameError(f"unknown keyword '{key}' for {cls.__name__}: expected one of "
                                       f"{', '.join(sorted(params))}", span.line, span.column, source=op.stmt.source,
                                       width=len(key), hint=did_you_mean(key, allowed))
@@ -365,7 +365,7 @@ class _Builder:
         codes: list[str] = []
         if in_shape != out_shape:
             if not op.project:
-                span = op.stmt.head.span
+                span = op.stmt.head_span
                 raise KmagicBuildError(
                     f"'residual' expected its body to keep the shape {in_shape}, received {out_shape}",
                     span.line, span.column, source=op.stmt.source, width=span.width,
@@ -386,7 +386,7 @@ class _Builder:
         rank = len(in_shape) - 2
         channels = out_shape[-1]
         if len(in_shape) != len(out_shape):
-            span = op.stmt.head.span
+            span = op.stmt.head_span
             raise KmagicBuildError(f"'residual project' expected a body that keeps the rank of {in_shape}, received "
                                    f"{out_shape}", span.line, span.column, source=op.stmt.source, width=span.width,
                                    hint="Put gap, flatten or reshape before the 'residual project:' block.")
@@ -395,7 +395,7 @@ class _Builder:
         strides = []
         for before, after in zip(in_shape[1:-1], out_shape[1:-1], strict=True):
             if before is None or after is None or after == 0 or before % after:
-                span = op.stmt.head.span
+                span = op.stmt.head_span
                 raise KmagicBuildError(f"'residual project' expected spatial sizes that divide evenly, received "
                                        f"{in_shape} -> {out_shape}", span.line, span.column, source=op.stmt.source)
             strides.append(before // after)
@@ -434,7 +434,7 @@ class _Builder:
                                        kwarg.span.column, source=stmt.source, width=kwarg.span.width)
             settings[kwarg.key] = self._compile_setting(kwarg, resolver)
         if "optimizer" not in settings and defaults:
-            settings["optimizer"] = resolver.optimizer(ast.Word("adam", stmt.head.span))
+            settings["optimizer"] = resolver.optimizer(ast.Word("adam", stmt.head_span))
         if "jit_compile" not in settings and defaults:
             settings["jit_compile"] = Resolved(self.setup.jit, repr(self.setup.jit))
         allowed = set(inspect.signature(model.compile).parameters) - {"self", "kwargs"}
@@ -452,7 +452,7 @@ class _Builder:
         try:
             model.compile(**{k: v.value for k, v in settings.items()})
         except Exception as exc:  # noqa: BLE001
-            span = stmt.head.span
+            span = stmt.head_span
             raise KmagicBuildError("'compile' could not be applied: expected settings that fit this model's "
                                    f"outputs ({', '.join(model.output_names)})", span.line, span.column,
                                    source=stmt.source, width=span.width, detail=_short_keras_text(exc)) from None
@@ -511,13 +511,13 @@ def _call_arguments(cls: type, kwargs: dict[str, Resolved], written: tuple[str, 
 
 
 @cache
-def _own_parameters(cls: type) -> tuple[str, ...]:
+def _own_parameters(cls: type[Any]) -> tuple[str, ...]:
     return tuple(p.name for p in inspect.signature(cls.__init__).parameters.values()
                  if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
 
 @cache
-def _takes_any_keyword(cls: type) -> bool:
+def _takes_any_keyword(cls: type[Any]) -> bool:
     return any(p.kind == p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())
 
 

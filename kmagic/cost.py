@@ -145,8 +145,8 @@ def _internal_elements(layer: Any, node: Any) -> int:
     if name in RECURRENT_KEPT and len(shape) == 3:
         return RECURRENT_KEPT[name] * (shape[1] or 1) * int(layer.units)
     if name == "MultiHeadAttention" and len(shape) >= 3:
-        value = [int(d or 1) for d in node.input_tensors[-1].shape] if len(node.input_tensors) > 1 else shape
-        steps_q, steps_v = math.prod(int(d or 1) for d in shape[1:-1]), math.prod(value[1:-1])
+        value = node.input_tensors[-1].shape if len(node.input_tensors) > 1 else shape
+        steps_q, steps_v = math.prod(int(d or 1) for d in shape[1:-1]), math.prod(int(d or 1) for d in value[1:-1])
         heads, key_dim = int(layer.num_heads), int(layer.key_dim)
         value_dim = int(layer.value_dim or key_dim)
         projections = heads * (steps_q * key_dim + steps_v * key_dim + steps_v * value_dim)

@@ -367,10 +367,10 @@ def _check_label_fit(array: Any, port: Port, loss: Any, what: str) -> None:
                                   f"received {what} of shape {shape}: {shape[-1]} classes for {units} outputs")
         return
     if ("binarycrossentropy" in key or "binaryfocal" in key) and _kind(array.dtype) in ("int", "float", "bool"):
-        low, high = float(array.min()), float(array.max())
-        if low < 0 or high > 1:
+        smallest, largest = float(array.min()), float(array.max())
+        if smallest < 0 or largest > 1:
             raise KmagicDataError(f"expected labels between 0 and 1 in {what} for loss binary_crossentropy, "
-                                  f"received values from {low:g} to {high:g}",
+                                  f"received values from {smallest:g} to {largest:g}",
                                   hint="For more than two classes use a softmax output with one unit per "
                                        "class and loss sparse_categorical_crossentropy.")
     if key in _ELEMENTWISE_LOSSES:  # a custom loss may take labels of any shape: left to it
@@ -550,7 +550,7 @@ _TWO_D_METRICS = {"f1score": "f1", "fbetascore": "fbeta", "f1": "f1", "fbeta": "
 
 
 def _metric_names(model: Any) -> list[str]:
-    config = getattr(getattr(model, "_compile_config", None), "config", None) or {}
+    config = keras_internals.compile_config(model) or {}
     metrics = config.get("metrics") or []
     if isinstance(metrics, Mapping):
         metrics = [m for group in metrics.values() for m in (group if isinstance(group, (list, tuple)) else [group])]

@@ -227,9 +227,10 @@ def auto_precision(devices: Devices) -> str:
     if not devices.gpus:
         return "float32"
     capabilities = [gpu.compute_capability for gpu in devices.gpus]
-    if any(cc is None for cc in capabilities):
+    known = [cc for cc in capabilities if cc is not None]
+    if len(known) != len(capabilities):
         return "float32"
-    lowest = min(capabilities)  # type: ignore[type-var]
+    lowest = min(known)
     if lowest >= (8, 0):
         return "mixed_bfloat16"
     if lowest >= (7, 0):

@@ -126,7 +126,7 @@ def fit(model: Any, x: Any, y: Any = None, *, progress: str | None = "dashboard"
     x, y = _prepare(model, x, y, options)
     _build_if_needed(model, x)
     datacheck.check_steps(x, options, names[0])
-    check = {"names": names, "validation_data": options.get("validation_data"),
+    check: dict[str, Any] = {"names": names, "validation_data": options.get("validation_data"),
              "validation_split": options.get("validation_split")}
     samples = datacheck.check_fit_data(model, x, y, **check)  # before anything changes the model
     datacheck.check_sample_weight(x, options.get("sample_weight"), samples)

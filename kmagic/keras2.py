@@ -88,7 +88,7 @@ def _translating_class(base: type, renames: dict[str, str | None]) -> type:
                                          "__doc__": base.__doc__})
 
 
-def _keras3_signature(base: type, renames: dict[str, str | None]) -> inspect.Signature:
+def _keras3_signature(base: type[Any], renames: dict[str, str | None]) -> inspect.Signature:
     """``base.__init__``'s signature under its Keras 3 keyword names (what the compiler checks against)."""
     signature = inspect.signature(base.__init__)
     old_to_new = {old: new for new, old in renames.items() if old is not None}

@@ -15,6 +15,8 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from kmagic import keras_internals
+
 #: The most layers (operations, after ``repeat`` and blocks are expanded) one program may build. Keras
 #: builds a model by recursing once per layer, and each layer takes milliseconds to create.
 MAX_LAYERS = 2_000
@@ -88,10 +90,10 @@ def layer_weight_bytes(layer: Any, inputs: list[Any], merge: bool = False) -> tu
         return variable_bytes(layer.weights)
     try:
         from keras import KerasTensor, StatelessScope
-        from keras.src.backend.common import global_state
+
+        pending = keras_internals.uninitialized_variables()
     except ImportError:  # pragma: no cover - another Keras layout
         return None
-    pending = global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
     already = len(pending)
     try:
         copy = type(layer).from_config(layer.get_config())
@@ -114,10 +116,10 @@ def built_weight_bytes(build: Callable[[], Any]) -> tuple[int, int] | None:
     """
     try:
         from keras import StatelessScope
-        from keras.src.backend.common import global_state
+
+        pending = keras_internals.uninitialized_variables()
     except ImportError:  # pragma: no cover - another Keras layout
         return None
-    pending = global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
     already = len(pending)
     try:
         with StatelessScope(initialize_variables=False):

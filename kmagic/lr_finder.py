@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from kmagic import keras_internals
 from kmagic.errors import KmagicDataError, KmagicValueError
 
 
@@ -137,7 +138,7 @@ def _check(model: Any, start: float, end: float, steps: int) -> Any:
         raise KmagicValueError(f"expected a compiled model, received '{getattr(model, 'name', model)}' without an "
                                "optimizer: compile it first (or use %klr, which compiles as %kfit does)")
     inner = getattr(optimizer, "inner_optimizer", optimizer)
-    rate = getattr(inner, "_learning_rate", None)
+    rate = keras_internals.raw_learning_rate(inner)
     if rate is None or not hasattr(optimizer, "learning_rate"):
         raise KmagicValueError(f"expected an optimizer with a learning rate, received {type(inner).__name__}")
     from kmagic._keras import keras

@@ -280,6 +280,14 @@ def to_shape(value: Any, option: str = "--input", args: argparse.Namespace | Non
         raise _word_error(f"{exc} for {option}", args, value) from None
 
 
+def user_ns(shell: Any) -> dict[str, Any]:
+    """The notebook's namespace: the ``user_ns`` of the shell a Magics class was registered on."""
+    if shell is None:
+        raise KmagicUsageError("expected the magics to be registered on an IPython shell, received none")
+    namespace: dict[str, Any] = shell.user_ns
+    return namespace
+
+
 def lookup(word: Any, namespace: Mapping[str, Any], what: str, args: argparse.Namespace | None = None) -> Any:
     """The notebook variable a word names; a value passed by ``{expr}`` comes back as it is."""
     if not isinstance(word, str):

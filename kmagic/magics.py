@@ -87,17 +87,17 @@ class KMagic(Magics):
 
     # ---------------------------------------------------------------- helpers
     def _parse(self, magic: Any, line: str) -> Namespace:
-        return magic_args.parse(magic, line, self.shell.user_ns)
+        return magic_args.parse(magic, line, magic_args.user_ns(self.shell))
 
-    def _model(self, word: Any, args: Namespace) -> Any:
-        model = magic_args.lookup(word, self.shell.user_ns, "model", args)
+    def _model(self, word: Any, args: Namespace | None) -> Any:
+        model = magic_args.lookup(word, magic_args.user_ns(self.shell), "model", args)
         if not _is_model(model):
             raise KmagicValueError(f"expected a Keras model, received {type(model).__name__} "
                                    f"for '{word if isinstance(word, str) else '{...}'}'")
         return model
 
     def _data(self, word: Any, args: Namespace, what: str) -> Any:
-        return None if word is None else magic_args.lookup(word, self.shell.user_ns, what, args)
+        return None if word is None else magic_args.lookup(word, magic_args.user_ns(self.shell), what, args)
 
     def _card(self, model: Any, plot: bool = False, batch_size: int | None = None, profile: Any = None) -> Any:
         from kmagic.widgets.model_card import ModelCard
@@ -135,19 +135,18 @@ class KMagic(Magics):
 
         args = self._parse(self.kmodel, line)
         name = magic_args.identifier(args.name, args=args)
-        options = {
-            "input_shape": magic_args.to_shape(args.input_shape, args=args),
-            "precision": magic_args.to_choice(args.precision or self.precision, "--precision", PRECISIONS, args),
-            "jit": magic_args.to_choice(args.jit or self.jit, "--jit", JIT_CHOICES, args),
-            "strategy": magic_args.to_choice(args.strategy or self.strategy, "--strategy", STRATEGIES, args),
-            "seed": magic_args.to_int(args.seed, "--seed", minimum=0, args=args),
-        }
-        if options["seed"] is None and _test_mode():
-            options["seed"] = 0  # KMAGIC_TEST_MODE: the same initial weights run after run
-        program = parse(cell, input_shape=options.pop("input_shape"), blocks=self.blocks)  # no Keras yet
-        model, _ = build_program(program, name=name, namespace=self.shell.user_ns, **options)
+        input_shape = magic_args.to_shape(args.input_shape, args=args)
+        precision = magic_args.to_choice(args.precision or self.precision, "--precision", PRECISIONS, args)
+        jit = magic_args.to_choice(args.jit or self.jit, "--jit", JIT_CHOICES, args)
+        strategy = magic_args.to_choice(args.strategy or self.strategy, "--strategy", STRATEGIES, args)
+        seed = magic_args.to_int(args.seed, "--seed", minimum=0, args=args)
+        if seed is None and _test_mode():
+            seed = 0  # KMAGIC_TEST_MODE: the same initial weights run after run
+        program = parse(cell, input_shape=input_shape, blocks=self.blocks)  # no Keras yet
+        model, _ = build_program(program, name=name, namespace=magic_args.user_ns(self.shell), precision=precision,
+                                 jit=jit, strategy=strategy, seed=seed)
         self.blocks.update(program.blocks)
-        self.shell.user_ns[name] = model
+        magic_args.user_ns(self.shell)[name] = model
         if not args.quiet:
             _display(self._card(model, plot=args.plot, batch_size=magic_args.to_int(args.batch_size, "--batch-size")))
 
@@ -201,7 +200,7 @@ class KMagic(Magics):
         options = magic_args.fit_options(args, lambda word, what: self._data(word, args, what))
 
         def bind(history: Any) -> None:
-            self.shell.user_ns[history_name] = history
+            magic_args.user_ns(self.shell)[history_name] = history
 
         from kmagic.fit_runs import FitRuns  # runs (kmagic.runs), --repeat and --compare
 
@@ -232,7 +231,7 @@ class KMagic(Magics):
 
         name, words = self._split_name(self.kcompile, line)
         model = self._model(name, None)
-        compile_model(model, words, namespace=self.shell.user_ns)
+        compile_model(model, words, namespace=magic_args.user_ns(self.shell))
         shown = name if isinstance(name, str) else model.name
         print(f"kmagic: compiled {shown} with {describe_compile(model)}; weights kept")
 
@@ -250,7 +249,7 @@ class KMagic(Magics):
                                    1, first.column, source=line)
         rest = line[first.column - 1 + len(first.text):]
         if first.text.startswith("{") and first.text.endswith("}"):
-            return magic_args.evaluate(first.text[1:-1], self.shell.user_ns, column=first.column, source=line), rest
+            return magic_args.evaluate(first.text[1:-1], magic_args.user_ns(self.shell), column=first.column, source=line), rest
         return first.text, rest
 
     # ---------------------------------------------------------------- views
@@ -350,7 +349,7 @@ class KMagic(Magics):
             raise KmagicUsageError("expected --custom-objects to be a dict of names to classes or functions, "
                                    "such as {'Scale': Scale}, received " + type(custom).__name__)
         model = kmagic.load(str(args.path), custom_objects=custom)
-        self.shell.user_ns[name] = model
+        magic_args.user_ns(self.shell)[name] = model
         print(f"kmagic: loaded {name} from {args.path} ({model.count_params():,} parameters)")
         if args.summary:
             _display(self._card(model))
@@ -384,7 +383,7 @@ class KMagic(Magics):
     def kmodels(self, line: str) -> None:
         """The models and blocks defined in this kernel, one line each."""
         self._parse(self.kmodels, line)
-        print(list_models(self.shell.user_ns, self.blocks))
+        print(list_models(magic_args.user_ns(self.shell), self.blocks))
 
     @lazy_magic_arguments()
     @no_var_expand

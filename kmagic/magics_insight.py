@@ -34,15 +34,15 @@ class InsightMagics(Magics):
         """Write one self-contained HTML report: card, diagram, kmodel text, curves, environment."""
         from kmagic.reporting import write_report
 
-        args = magic_args.parse(self.kreport, line, self.shell.user_ns)
-        model = magic_args.lookup(args.name, self.shell.user_ns, "model", args)
+        args = magic_args.parse(self.kreport, line, magic_args.user_ns(self.shell))
+        model = magic_args.lookup(args.name, magic_args.user_ns(self.shell), "model", args)
         if not _is_model(model):
             raise KmagicValueError(f"expected a Keras model, received {type(model).__name__}")
         label = args.name if isinstance(args.name, str) else model.name
-        history = self.shell.user_ns.get(f"{label}_history")
+        history = magic_args.user_ns(self.shell).get(f"{label}_history")
         validation = None
         if args.validation_data is not None:
-            validation = tuple(magic_args.lookup(word, self.shell.user_ns, "validation data", args)
+            validation = tuple(magic_args.lookup(word, magic_args.user_ns(self.shell), "validation data", args)
                                for word in args.validation_data)
         path = write_report(model, str(args.target or f"{label}_report.html"), history=history,
                             validation_data=validation, title=label)
@@ -57,12 +57,12 @@ class InsightMagics(Magics):
         """Compare two models (or kmodel texts): layers added, removed, changed; totals; text diff."""
         from kmagic.model_diff import diff
 
-        args = magic_args.parse(self.kdiff, line, self.shell.user_ns)
-        sides = [magic_args.lookup(word, self.shell.user_ns, "a model or kmodel text", args)
+        args = magic_args.parse(self.kdiff, line, magic_args.user_ns(self.shell))
+        sides = [magic_args.lookup(word, magic_args.user_ns(self.shell), "a model or kmodel text", args)
                  for word in (args.a, args.b)]
-        labels = tuple(word if isinstance(word, str) else _label(side) for word, side in zip((args.a, args.b), sides,
-                                                                                            strict=True))
-        _display(diff(sides[0], sides[1], namespace=self.shell.user_ns, names=labels))  # type: ignore[arg-type]
+        label_a, label_b = (word if isinstance(word, str) else _label(side)
+                            for word, side in zip((args.a, args.b), sides, strict=True))
+        _display(diff(sides[0], sides[1], namespace=magic_args.user_ns(self.shell), names=(label_a, label_b)))
 
 
 def _label(side: Any) -> str:

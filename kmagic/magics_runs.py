@@ -45,7 +45,7 @@ class RunsMagics(Magics):
     """Runs and the learning-rate finder."""
 
     def _parse(self, magic: Any, line: str) -> Any:
-        return magic_args.parse(magic, line, self.shell.user_ns)
+        return magic_args.parse(magic, line, magic_args.user_ns(self.shell))
 
     @lazy_magic_arguments()
     @argument("model", nargs="?", metavar="NAME", help="only the runs of this model")
@@ -107,14 +107,14 @@ class RunsMagics(Magics):
         from kmagic.magics import _is_model
 
         args = self._parse(self.klr, line)
-        model = magic_args.lookup(args.name, self.shell.user_ns, "model", args)
+        model = magic_args.lookup(args.name, magic_args.user_ns(self.shell), "model", args)
         if not _is_model(model):
             from kmagic.errors import KmagicValueError
 
             raise KmagicValueError(f"expected a Keras model, received {type(model).__name__} for '{args.name}'")
-        x = magic_args.lookup(args.x, self.shell.user_ns, "training inputs", args)
-        y = None if args.y is None else magic_args.lookup(args.y, self.shell.user_ns, "training labels", args)
-        options = {
+        x = magic_args.lookup(args.x, magic_args.user_ns(self.shell), "training inputs", args)
+        y = None if args.y is None else magic_args.lookup(args.y, magic_args.user_ns(self.shell), "training labels", args)
+        options: dict[str, Any] = {
             "start": magic_args.to_float(args.start, "--start", low=0) or 1e-7,
             "end": magic_args.to_float(args.end, "--end", low=0) or 10.0,
             "steps": magic_args.to_int(args.steps, "--steps", minimum=5) or 100,
@@ -132,5 +132,5 @@ class RunsMagics(Magics):
         from kmagic.widgets.runs_view import FinderView
 
         _display(FinderView(finding))
-        self.shell.user_ns[f"{finding.model}_lr"] = finding
+        magic_args.user_ns(self.shell)[f"{finding.model}_lr"] = finding
 

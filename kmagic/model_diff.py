@@ -97,9 +97,9 @@ def _line_colour(line: str) -> str:
 
 def _as_model(side: Any, namespace: dict[str, Any] | None, label: str) -> Any:
     if isinstance(side, str):
-        import kmagic
+        from kmagic.compile import build
 
-        return kmagic.build(side, name=label, namespace=namespace)
+        return build(side, name=label, namespace=namespace)
     if not all(hasattr(side, attr) for attr in ("layers", "count_params")):
         raise KmagicError(f"expected a Keras model or kmodel text to compare, received {type(side).__name__}")
     return side

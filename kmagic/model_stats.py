@@ -140,13 +140,14 @@ def _attention_macs(layer: Any, in_shapes: list[list[int | None]], out: list[int
     key = in_shapes[2] if len(in_shapes) > 2 else value
     tq, dq = _prod(query[1:-1]), query[-1]
     tv, dv, dk = _prod(value[1:-1]), value[-1], key[-1]
-    if None in (tq, dq, tv, dv, dk, out[-1]):
+    out_dim = out[-1]
+    if tq is None or dq is None or tv is None or dv is None or dk is None or out_dim is None:
         return None
     heads, kdim = layer.num_heads, layer.key_dim
     vdim = layer.value_dim or kdim
     projections = tq * dq * heads * kdim + tv * dk * heads * kdim + tv * dv * heads * vdim
     attention = tq * tv * heads * (kdim + vdim)
-    return projections + attention + tq * heads * vdim * out[-1]
+    return projections + attention + tq * heads * vdim * out_dim
 
 
 # ---------------------------------------------------------------- the graph
@@ -171,7 +172,7 @@ def _output_names(model: Any) -> list[str]:
     graph = keras_internals.functional_graph(model)
     if graph is None:
         return [model.layers[-1].name] if model.layers else []
-    return [keras_internals.producer_name(t) for t in graph.outputs]
+    return [keras_internals.graph_layer_name(t) for t in graph.outputs]
 
 
 def _compiled(model: Any) -> str | None:
@@ -224,7 +225,7 @@ def model_stats(model: Any) -> ModelStats:
         if node is not None:
             in_shapes = [_dims(t.shape) for t in node.input_tensors]
             out_shapes = [_dims(t.shape) for t in node.output_tensors]
-            parents = [keras_internals.producer_name(t) for t in node.input_tensors]
+            parents = [keras_internals.graph_layer_name(t) for t in node.input_tensors]
         else:
             in_shapes, out_shapes = [], []
             parents = [previous] if previous else []

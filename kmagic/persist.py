@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from kmagic import file_guard, json_pair
+from kmagic import file_guard, json_pair, keras_internals
 from kmagic.errors import KmagicFileError
 from kmagic.json_pair import weights_path
 
@@ -45,21 +45,6 @@ def _quiet_legacy_notice() -> Iterator[None]:
         absl.setLevel(level)
 
 
-@contextmanager
-def _compile_config_kept(model: Any) -> Iterator[None]:
-    """Keras's HDF5 writer pops the optimizer out of the model's compile config in place;
-    put it back, so a later save of the same model still records its optimizer.
-    (A shallow copy: a deep copy would pickle, that is save and reload, the optimizer.)"""
-    holder = getattr(model, "_compile_config", None)
-    config = getattr(holder, "config", None)
-    kept = dict(config) if isinstance(config, dict) else None
-    try:
-        yield
-    finally:
-        if kept is not None:
-            holder.config = kept
-
-
 # ---------------------------------------------------------------------------------------------- saving
 def save(model: Any, path: str | os.PathLike[str]) -> Path:
     """Save ``model`` by extension: .keras (whole model), .h5 (HDF5), .json (+ .weights.h5 beside it).
@@ -86,7 +71,7 @@ def save(model: Any, path: str | os.PathLike[str]) -> Path:
         else:
             temp = file_guard.temp_name(target)
             try:
-                with _compile_config_kept(model), _quiet_legacy_notice():
+                with keras_internals.compile_config_kept(model), _quiet_legacy_notice():
                     model.save(str(temp))
                     if kind == ".h5":
                         _add_architecture(temp, model)
@@ -132,9 +117,7 @@ def _save_weights(model: Any, temp: Path) -> None:
     """Weights (and optimizer state, unless a failed fit left it half-built) to ``temp``."""
     optimizer = getattr(model, "optimizer", None)
     if optimizer is not None and _broken_state(optimizer):
-        from keras.src.saving import saving_lib
-
-        saving_lib.save_weights_only(model, str(temp), objects_to_skip=[optimizer])
+        keras_internals.save_weights_skipping(model, str(temp), [optimizer])
     else:
         model.save_weights(str(temp))
 
@@ -185,10 +168,8 @@ def load(path: str | os.PathLike[str], custom_objects: Mapping[str, Any] | None 
         ".h5": lambda: _load_h5(k, real, source, custom),
         ".json": lambda: _load_json(k, real, source, custom),
     }
-    from keras.src.saving.serialization_lib import SafeModeScope
-
     try:
-        with warnings.catch_warnings(), SafeModeScope(True), file_guard.private_tempdir():
+        with warnings.catch_warnings(), keras_internals.safe_mode_scope(), file_guard.private_tempdir():
             # An untrained model's optimizer has no state to restore; Keras warns about the count.
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
             model = loaders[kind]()
@@ -355,10 +336,8 @@ def _load_json(k: Any, real: Path, source: Path, custom: dict[str, Any]) -> Any:
         optimizer = getattr(model, "optimizer", None)
         if optimizer is None or "optimizer" not in str(exc).lower():
             raise
-        from keras.src.saving import saving_lib
-
         # The optimizer's saved state does not fit (a fit that failed half-way): keep the weights, not the state.
-        saving_lib.load_weights_only(model, str(weights), objects_to_skip=[optimizer])
+        keras_internals.load_weights_skipping(model, str(weights), [optimizer])
     return model
 
 

@@ -63,9 +63,9 @@ def is_better(run: Run, than: Run | None, monitor: str) -> bool:
     value = run.final.get(monitor)
     if value is None or not math.isfinite(value):
         return False
-    if than is None or than.final.get(monitor) is None:
+    other = than.final.get(monitor) if than is not None else None
+    if other is None:
         return True
-    other = than.final[monitor]
     return value < other if monitor_mode(monitor) == "min" else value > other
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from kmagic import keras_internals
 from kmagic.registry import CODE_LAYER_CLASSES
 
 #: Plain-data forms Keras decodes without looking anything up.
@@ -75,17 +76,10 @@ def allowed_classes() -> frozenset[type]:
     for module in modules:
         found.update(obj for obj in vars(module).values() if inspect.isclass(obj))
     found.update(getattr(k.callbacks, name) for name in _SAFE_CALLBACKS if hasattr(k.callbacks, name))
-    from keras.src.models.functional import Functional
-    from keras.src.models.sequential import Sequential
-
-    found.update({Functional, Sequential, k.Model, k.Layer, k.DTypePolicy, k.layers.InputLayer})
-    from keras.src.ops.operation import Operation
-
-    for name in ("numpy", "nn", "math", "core", "image", "linalg"):
-        module = sys.modules.get(f"keras.src.ops.{name}") or importlib.import_module(f"keras.src.ops.{name}")
-        found.update(obj for obj in vars(module).values()
-                     if inspect.isclass(obj) and issubclass(obj, Operation) and obj is not Operation
-                     and obj.__name__ not in _FUNCTION_OPS)
+    found.update({*keras_internals.functional_model_classes(), k.Model, k.Layer, k.DTypePolicy,
+                  k.layers.InputLayer})
+    found.update(cls for cls in keras_internals.operation_classes(("numpy", "nn", "math", "core", "image", "linalg"))
+                 if cls.__name__ not in _FUNCTION_OPS)
     return frozenset(cls for cls in found if cls.__name__ not in CODE_LAYER_CLASSES)
 
 
@@ -118,20 +112,13 @@ class _Resolver:
     """Resolves one config node as Keras would, against the allow-list."""
 
     def __init__(self, custom_objects: Mapping[str, Any] | None) -> None:
-        from keras.src.backend.common import global_state
-        from keras.src.saving import object_registration
-
-        self.custom = {**(custom_objects or {}),
-                       **global_state.get_global_attribute("custom_objects_scope_dict", {}),
-                       **object_registration.GLOBAL_CUSTOM_OBJECTS}
+        self.custom = {**(custom_objects or {}), **keras_internals.registered_custom_objects()}
 
     def is_custom(self, name: Any) -> bool:
         return isinstance(name, str) and name in self.custom
 
     def symbol(self, module: str, name: str) -> Any:
-        from keras.src import api_export
-
-        obj = api_export.get_symbol_from_name(f"{module}.{name}")
+        obj = keras_internals.exported_symbol(f"{module}.{name}")
         if obj is not None:
             return obj
         if module.split(".", 1)[0] != "keras":
@@ -165,9 +152,7 @@ class _Resolver:
             return Refusal(what, where, f"has a registered name '{registered}' that is not a registered function")
         obj = None
         if module == "builtins":
-            from keras.src.saving.serialization_lib import BUILTIN_MODULES
-
-            for family in BUILTIN_MODULES:  # Keras's own order: the first one found wins
+            for family in keras_internals.builtin_function_modules():  # Keras's own order: the first one found wins
                 obj = self.symbol(f"keras.{family}", name)
                 if obj is not None:
                     break

@@ -167,7 +167,7 @@ def infer_compile(model: Any, y: Any, x: Any = None) -> CompileChoice:
         loss, metric, reason = _loss_for(keras_internals.producer(tensor), tensor.shape[-1], labels, "")
         choice.loss, choice.metrics, choice.reasons = loss, [metric] if metric else [], [reason]
         return choice
-    names = [keras_internals.producer_name(t) for t in outputs]
+    names = [keras_internals.graph_layer_name(t) for t in outputs]
     if isinstance(labels, Mapping):
         per_output = [labels.get(name) for name in names]
     elif isinstance(labels, (list, tuple)) and len(labels) == len(outputs):

@@ -31,8 +31,9 @@ def literal_code(value: Any) -> str | None:
     if value is None or isinstance(value, bool | int | float | str):
         return repr(value)
     if isinstance(value, tuple | list):
-        parts = [literal_code(item) for item in value]
-        if any(part is None for part in parts):
+        codes = [literal_code(item) for item in value]
+        parts = [code for code in codes if code is not None]
+        if len(parts) != len(codes):
             return None
         if isinstance(value, tuple):
             return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
@@ -141,6 +142,7 @@ class Resolver:
             return self.interp(node)
         if isinstance(node, ast.Word | ast.Call):
             name = node.name.lower()
+            class_name: str | None
             if name in registry.OPTIMIZERS:
                 class_name, fixed = registry.OPTIMIZERS[name]
             else:
@@ -199,8 +201,8 @@ class Resolver:
         name = text.lower()
         if name in registry.METRICS:
             target, fixed = registry.METRICS[name]
-        elif _class_in(self.k.metrics, text):
-            target, fixed = _class_in(self.k.metrics, text), {}
+        elif (found := _class_in(self.k.metrics, text)) is not None:
+            target, fixed = found, {}
         elif _keras_knows(self.k.metrics, text):
             target, fixed = text, {}
         else:
@@ -221,6 +223,7 @@ class Resolver:
         if not isinstance(node, ast.Word | ast.Call):
             raise self._error(KmagicValueError, f"expected a callback, received {_describe(node)}", node.span)
         name = node.name.lower()
+        class_name: str | None
         if name in registry.CALLBACKS:
             class_name, positional = registry.CALLBACKS[name]
         else:
@@ -239,7 +242,7 @@ class Resolver:
         return Resolved([r.value for r in resolved], "[" + ", ".join(r.code for r in resolved) + "]")
 
     # ------------------------------------------------------------------ helpers
-    def _construct(self, node: ast.Word | ast.Call, path: str, positional: tuple[str, ...],
+    def _construct(self, node: ast.Word | ast.Call | ast.String, path: str, positional: tuple[str, ...],
                    fixed: dict[str, Any] | None = None) -> Resolved:
         module_name, class_name = path.split(".")
         cls = getattr(getattr(self.k, module_name), class_name)

@@ -170,8 +170,8 @@ class TrainingHistory:
                 if len(series) == n:
                     series.append(math.nan)
         for name in ("loss", "val_loss"):
-            value = values.get(name)
-            if value is not None and not math.isfinite(value) and not self.nan_detected:
+            logged = values.get(name)
+            if logged is not None and not math.isfinite(logged) and not self.nan_detected:
                 self.nan_detected = True
                 self.nan_at = (epoch + 1, self.current_step)
         self._update_best()

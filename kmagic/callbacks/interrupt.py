@@ -26,6 +26,7 @@ import signal
 import threading
 from typing import Any
 
+from kmagic import keras_internals
 from kmagic._keras import keras
 
 REASON = "interrupted (kernel interrupt)"
@@ -37,6 +38,9 @@ class TrainingInterrupted(KeyboardInterrupt):
     A ``KeyboardInterrupt``, so "Run all" stops at this cell; shown as one line in a notebook.
     """
 
+    #: The fit's History so far, set by ``kmagic.fit`` before it raises (annotation only: no class default).
+    history: Any
+
     def _render_traceback_(self) -> list[str]:
         return [f"KeyboardInterrupt: {self}"]
 
@@ -45,7 +49,11 @@ class StoppedBeforeFirstBatch(Exception):  # noqa: N818 - a signal to run_fit, n
     """Raised from a batch's start when an interrupt came before any batch trained."""
 
 
-class GracefulInterrupt(keras().callbacks.Callback):
+#: Keras's Callback, imported at run time (Keras has no stubs: Any to the type checker).
+_Callback: Any = keras().callbacks.Callback
+
+
+class GracefulInterrupt(_Callback):
     """Turns the first SIGINT during ``fit`` into a stop at the end of the current batch.
 
     ``recorders`` (kmagic TrainingRecorders, e.g. the dashboard) are told why training
@@ -94,7 +102,7 @@ class GracefulInterrupt(keras().callbacks.Callback):
         for recorder in self.recorders:
             if getattr(recorder, "_stop_reason", None) is None:
                 recorder.stop(REASON)
-        model = getattr(self, "_model", None)
+        model = keras_internals.callback_model(self)
         if model is not None:
             model.stop_training = True
 

@@ -19,12 +19,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kmagic import run_log
+from kmagic import keras_internals, run_log
 from kmagic._keras import keras
 from kmagic.callbacks.history import TrainingHistory
 from kmagic.callbacks.snapshot import WeightSnapshots
 
-_Callback = keras().callbacks.Callback
+#: Keras's Callback, imported at run time (Keras has no stubs: Any to the type checker).
+_Callback: Any = keras().callbacks.Callback
 
 
 class TrainingRecorder(_Callback):
@@ -80,7 +81,7 @@ class TrainingRecorder(_Callback):
     def stop(self, reason: str = "stopped by the user") -> None:
         """Ask training to end at the end of the current batch (any thread may call this)."""
         self._stop_reason = reason
-        model = getattr(self, "_model", None)
+        model = keras_internals.callback_model(self)
         if model is not None:
             model.stop_training = True
 
@@ -198,8 +199,9 @@ class TrainingRecorder(_Callback):
         # Measure the interval from the end of the refresh, so a slow front end
         # can never take more than its share of the time.
         self._next_refresh = time.monotonic() + self.refresh_interval
-        if self._stop_reason is not None and self._model is not None:
-            self._model.stop_training = True
+        model = keras_internals.callback_model(self)
+        if self._stop_reason is not None and model is not None:
+            model.stop_training = True
 
     def _learning_rate(self) -> float | None:
         """The optimizer's current learning rate, or None (one read per epoch)."""

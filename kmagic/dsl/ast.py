@@ -105,6 +105,11 @@ class Statement:
     source: str
 
     @property
+    def head_span(self) -> Span:
+        """Where the head is; the whole statement's span for a bare ``@ref`` statement."""
+        return self.head.span if self.head is not None else self.span
+
+    @property
     def word(self) -> str:
         """The head word in lower case, or '' when the head is not a word."""
         return self.head.name.lower() if isinstance(self.head, Word) else ""

@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any, cast
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -47,6 +48,19 @@ _TOKEN_NAMES = {
 }
 
 
+#: What one line parses to: its statements, whether it ends with ':', the inline block body after the ':'.
+#: (Module-level names: inside ``_ToAst`` the words ``list`` and ``tuple`` are grammar callbacks.)
+_Statements = list[ast.Statement]
+_Header = tuple[_Statements, bool, _Statements]
+_Values = tuple[ast.Value, ...]
+#: What the grammar puts inside brackets: values, key=value pairs, punctuation tokens, None (empty optionals).
+_Item = ast.Value | ast.KeyArg | Token | None
+_ItemTuple = tuple[_Item, ...]
+_ValueList = list[ast.Value]
+_KeyArgs = list[ast.KeyArg]
+_Refs = list[ast.Ref]
+
+
 @dataclass(frozen=True)
 class _Alias:
     """``as NAME`` while a statement is being assembled."""
@@ -54,8 +68,15 @@ class _Alias:
     ref: ast.Ref
 
 
+def _columns(token: Token) -> tuple[int, int]:
+    """(column, end column) of a token; Lark's lexer sets both on every token it makes."""
+    if token.column is None or token.end_column is None:
+        raise ValueError(f"expected a token from Lark's lexer, with its position, received {token!r}")
+    return token.column, token.end_column
+
+
 def _span(token: Token, line: int) -> ast.Span:
-    return ast.Span(line, token.column, max(1, len(str(token))))
+    return ast.Span(line, _columns(token)[0], max(1, len(str(token))))
 
 
 @v_args(inline=True)
@@ -83,7 +104,8 @@ class _ToAst(Transformer):
                 f"expected a non-zero denominator, received '{num}/{den}'",
                 self.line, num.column, source=self.source, width=len(f"{num}/{den}"),
             )
-        span = ast.Span(self.line, num.column, den.end_column - num.column)
+        column = _columns(num)[0]
+        span = ast.Span(self.line, column, _columns(den)[1] - column)
         return ast.Number(float(num) / denominator, span, f"{num}/{den}")
 
     def shape(self, token: Token) -> ast.Shape:
@@ -109,13 +131,13 @@ class _ToAst(Transformer):
     def interp(self, token: Token) -> ast.Interp:
         return ast.Interp(str(token)[1:-1].strip(), _span(token, self.line))
 
-    def list(self, opening: Token, *items: object) -> ast.ListValue:
+    def list(self, opening: Token, *items: _Item) -> ast.ListValue:
         return ast.ListValue(self._values(items), self._bracket_span(opening, items[-1]))
 
-    def tuple(self, opening: Token, *items: object) -> ast.TupleValue:
+    def tuple(self, opening: Token, *items: _Item) -> ast.TupleValue:
         return ast.TupleValue(self._values(items), self._bracket_span(opening, items[-1]))
 
-    def call(self, name: Token, *items: object) -> ast.Call:
+    def call(self, name: Token, *items: _Item) -> ast.Call:
         func = str(name)[:-1]
         self._refuse_python(func, name)
         args = self._values(items)
@@ -125,17 +147,22 @@ class _ToAst(Transformer):
     def kwarg(self, key: Token, value: ast.Value) -> ast.KeyArg:
         self._refuse_python(str(key), key)
         end = value.span.column + value.span.width
-        return ast.KeyArg(str(key), value, ast.Span(self.line, key.column, end - key.column))
+        column = _columns(key)[0]
+        return ast.KeyArg(str(key), value, ast.Span(self.line, column, end - column))
 
     def ref(self, name: Token) -> ast.Ref:
-        return ast.Ref(str(name), ast.Span(self.line, name.column - 1, len(name) + 1))
+        return ast.Ref(str(name), ast.Span(self.line, _columns(name)[0] - 1, len(name) + 1))
 
     def alias(self, _as: Token, name: Token) -> _Alias:
         return _Alias(ast.Ref(str(name), _span(name, self.line)))
 
     # statements
-    def stmt(self, *items: object) -> ast.Statement:
-        head, args, kwargs, refs, alias = None, [], [], [], None
+    def stmt(self, *items: ast.Value | ast.KeyArg | ast.Ref | _Alias) -> ast.Statement:
+        head: ast.Value | None = None
+        args: _ValueList = []
+        kwargs: _KeyArgs = []
+        refs: _Refs = []
+        alias: ast.Ref | None = None
         for item in items:
             if isinstance(item, ast.KeyArg):
                 kwargs.append(item)
@@ -156,23 +183,23 @@ class _ToAst(Transformer):
         span = ast.Span(self.line, column, max(1, end - column))
         return ast.Statement(head, tuple(args), tuple(kwargs), tuple(refs), alias, span, self.source)
 
-    def chain(self, *parts: object) -> list[ast.Statement]:
+    def chain(self, *parts: ast.Statement | Token) -> _Statements:
         return [part for part in parts if isinstance(part, ast.Statement)]
 
-    def header(self, chain: list[ast.Statement], colon: Token | None = None,
-               inline: list[ast.Statement] | None = None) -> tuple[list[ast.Statement], bool, list[ast.Statement]]:
+    def header(self, chain: _Statements, colon: Token | None = None, inline: _Statements | None = None) -> _Header:
         return chain, colon is not None, inline or []
 
-    def start(self, header: object = None) -> object:
+    def start(self, header: _Header | None = None) -> _Header | None:
         return header
 
     # helpers
-    def _values(self, items: tuple[object, ...]) -> tuple:
+    def _values(self, items: _ItemTuple) -> _Values:
         return tuple(item for item in items if item is not None and not isinstance(item, (Token, ast.KeyArg)))
 
-    def _bracket_span(self, opening: Token, closing: object) -> ast.Span:
-        end = closing.end_column if isinstance(closing, Token) else opening.end_column
-        return ast.Span(self.line, opening.column, max(1, end - opening.column))
+    def _bracket_span(self, opening: Token, closing: _Item) -> ast.Span:
+        column, opening_end = _columns(opening)
+        end = _columns(closing)[1] if isinstance(closing, Token) else opening_end
+        return ast.Span(self.line, column, max(1, end - column))
 
     def _refuse_python(self, name: str, token: Token) -> None:
         if "__" in name:
@@ -223,7 +250,8 @@ def _describe_expected(expected: set[str]) -> str:
 def _syntax_error(exc: UnexpectedInput, line: _Line) -> KmagicSyntaxError:
     column = line.indent + (exc.column if isinstance(exc.column, int) and exc.column > 0 else len(line.stripped) + 1)
     if isinstance(exc, UnexpectedCharacters):
-        char = line.stripped[exc.column - 1] if exc.column - 1 < len(line.stripped) else ""
+        at = exc.column if isinstance(exc.column, int) else len(line.stripped) + 1
+        char = line.stripped[at - 1] if at - 1 < len(line.stripped) else ""
         hint = None
         if char == "{":
             message = "expected a closed {python expression}, received an unbalanced '{'"
@@ -282,7 +310,8 @@ def parse_line(line: _Line) -> tuple[list[ast.Statement], bool, list[ast.Stateme
     with _LOCK:
         _TRANSFORMER.line, _TRANSFORMER.source = line.number, line.text
         try:
-            result = _lark().parse(line.stripped)
+            # The transformer runs during parsing: parse returns what _ToAst.start returns, not a Tree.
+            result = cast("_Header | None", _lark().parse(line.stripped))
         except UnexpectedInput as exc:
             raise _syntax_error(exc, line) from None
         except KmagicSyntaxError as exc:
@@ -294,8 +323,9 @@ def parse_line(line: _Line) -> tuple[list[ast.Statement], bool, list[ast.Stateme
 
 
 def _shift(error: KmagicSyntaxError, indent: int) -> KmagicSyntaxError:
-    return KmagicSyntaxError(error.message, error.line, error.column + indent, source=error.source,
-                             width=error.width, hint=error.hint)
+    column = error.column + indent if error.column is not None else None
+    return KmagicSyntaxError(error.message, error.line, column, source=error.source, width=error.width,
+                             hint=error.hint)
 
 
 def _shift_statements(statements: list[ast.Statement], indent: int) -> list[ast.Statement]:
@@ -305,7 +335,8 @@ def _shift_statements(statements: list[ast.Statement], indent: int) -> list[ast.
     return [_shift_node(statement, indent) for statement in statements]
 
 
-def _shift_node(node: object, indent: int) -> object:
+def _shift_node(node: Any, indent: int) -> Any:
+    """``node`` (a Span, a tuple, an ast dataclass, anything else) with every column moved right by ``indent``."""
     if isinstance(node, ast.Span):
         return ast.Span(node.line, node.column + indent, node.width)
     if isinstance(node, tuple):
@@ -351,14 +382,14 @@ def parse_body(text: str) -> tuple[ast.Node, ...]:
     check_characters(text)
     root = _Open(None, -1, [], None)
     stack = [root]
-    pending: ast.Statement | None = None
-    pending_line: _Line | None = None
+    pending: tuple[ast.Statement, _Line] | None = None  # a block header waiting for its indented body
     for line in _lines(text):
         parsed = parse_line(line)
         if parsed is None:
             continue
         statements, opens, inline = parsed
         if pending is not None:
+            pending_header, pending_line = pending
             if line.indent <= pending_line.indent:
                 raise KmagicSyntaxError(
                     "expected an indented block after ':', received a line at the same depth",
@@ -367,8 +398,8 @@ def parse_body(text: str) -> tuple[ast.Node, ...]:
             if len(stack) >= MAX_BLOCK_DEPTH:
                 raise KmagicSyntaxError(f"expected at most {MAX_BLOCK_DEPTH} nested blocks, received more",
                                         line.number, line.indent + 1, source=line.text)
-            stack.append(_Open(pending, pending_line.indent, [], line.indent))
-            pending = pending_line = None
+            stack.append(_Open(pending_header, pending_line.indent, [], line.indent))
+            pending = None
         else:
             while len(stack) > 1 and line.indent <= stack[-1].indent:
                 _close(stack)
@@ -389,10 +420,11 @@ def parse_body(text: str) -> tuple[ast.Node, ...]:
             if inline:
                 stack[-1].body.append(ast.Block(header, tuple(inline), header.span))
             else:
-                pending, pending_line = header, line
+                pending = (header, line)
         else:
             stack[-1].body.extend(statements)
     if pending is not None:
+        pending_line = pending[1]
         raise KmagicSyntaxError("expected an indented block after ':', received the end of the body",
                                 pending_line.number, len(pending_line.text) + 1, source=pending_line.text)
     while len(stack) > 1:

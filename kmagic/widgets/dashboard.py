@@ -338,7 +338,7 @@ class Dashboard(TrainingRecorder):
             text += f"; best {h.monitor} {format_value(h.best_value)} at epoch {h.best_epoch}"
         if h.stopped_early:
             text += f"; stopped at {h.where_stopped()}: {h.stop_reason}"
-        if h.nan_detected:
+        if h.nan_detected and h.nan_at is not None:
             text += f"; WARNING: the loss became NaN or infinite at epoch {h.nan_at[0]}, batch {h.nan_at[1]}"
         if h.restored_from is not None:
             text += f"; weights restored to {describe_position(h.restored_from)}"
@@ -431,6 +431,8 @@ def _current_cell_id() -> str | None:
     cell = getattr(getattr(result, "info", None), "cell_id", None)
     if not cell:
         kernel = getattr(shell, "kernel", None)
+        if kernel is None:
+            return None
         try:
             cell = kernel.get_parent().get("metadata", {}).get("cellId")
         except Exception:  # no kernel, or a kernel without parent messages

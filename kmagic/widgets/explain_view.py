@@ -45,7 +45,7 @@ def explanation_png(explanation: Explanation) -> bytes:
     for i in range(shown):
         title = explanation.summary(i)
         saliency = explanation.saliency[i] if explanation.saliency is not None else None
-        if image:
+        if image and saliency is not None:  # an image's inputs are floats: it always has a saliency
             picture = _as_image(explanation.inputs[i])
             axes[i][0].imshow(picture, cmap="gray" if picture.ndim == 2 else None)
             axes[i][0].set_title(title, fontsize=8)

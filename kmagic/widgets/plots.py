@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import numpy as np
@@ -22,7 +22,8 @@ TRAIN, VAL, BATCH, BEST, LR = "#1f77b4", "#ff7f0e", "#9ecae1", "#2ca02c", "#9467
 NEUTRAL = "#767676"
 
 
-def _figure(width: float, height: float, layout: str | None = "constrained"):
+def _figure(width: float, height: float,
+            layout: Literal["constrained", "compressed", "tight"] | None = "constrained") -> Any:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=90, layout=layout)

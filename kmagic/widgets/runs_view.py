@@ -117,8 +117,8 @@ def band(runs: list[Run], key: str) -> tuple[list[float], list[float], list[floa
     length = max((len(r.history.get(key) or []) for r in runs), default=0)
     mean, low, high = [], [], []
     for epoch in range(length):
-        values = [r.history[key][epoch] for r in runs if key in r.history and epoch < len(r.history[key])
-                  and r.history[key][epoch] is not None and math.isfinite(r.history[key][epoch])]
+        reached = [r.history[key][epoch] for r in runs if key in r.history and epoch < len(r.history[key])]
+        values = [v for v in reached if v is not None and math.isfinite(v)]
         if not values:
             mean.append(math.nan)
             low.append(math.nan)
@@ -166,7 +166,7 @@ def repeat_text(runs: list[Run], best: Run | None = None, monitor: str = "") -> 
     for run in runs:
         keys.extend(k for k in run.final if k not in keys)
     for key in keys:
-        values = [r.final[key] for r in runs if r.final.get(key) is not None]
+        values = [v for r in runs if (v := r.final.get(key)) is not None]
         if values:
             lines.append(f"  {key}: {_fmt(sum(values) / len(values))} [{_fmt(min(values))}, {_fmt(max(values))}]")
     if best is not None:

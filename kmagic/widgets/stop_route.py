@@ -127,7 +127,7 @@ def request_stop(token: Any) -> bool:
     with _lock:
         target = _targets.get(token)
     stopped = target is not None and bool(getattr(target, "running", False))
-    if stopped:
+    if stopped and target is not None:
         target.stop(REASON)  # sets flags only; Keras ends fit at the end of the running batch
     last_request.update(at=time.time(), stopped=stopped)
     return stopped
