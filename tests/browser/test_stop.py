@@ -198,6 +198,9 @@ def _stop_mid_fit(page: Any, server: Any, index: int, artifacts: Path, name: str
     page.wait_for_function("(b) => b.offsetParent === null || b.textContent !== 'Stopping…'",
                            arg=button.element_handle(), timeout=15_000)
     shot(page, artifacts, f"{page.label}-{name}", cell(page, index))
+    # One output per view: the live front end shows the dashboard widget alone, not also its image.
+    assert cell(page, index).locator(".kmagic-dash").count() == 1
+    assert cell(page, index).locator(".jp-OutputArea-output img").count() == 0, "the final image beside the widget"
     return {"click_to_cell_end": done - clicked,
             "click_to_stopped_status": (stopped_shown - clicked) if stopped_shown else float("nan")}
 
@@ -223,5 +226,23 @@ def test_stop_mid_fit(page: Any, server: Any, artifacts: Path) -> None:
     assert 1 <= int(found["RUN"]) < EPOCHS and found["CHANGED"] == "True" and found["CLICK"] == "True", found
     assert "REASON=Stop button" in output_text(page, CHECK_CALLBACK_CELL), output_text(page, CHECK_CALLBACK_CELL)
     print(f"{page.label}: " + ", ".join(f"{fit} {k} {v:.1f}s" for fit, t in timings.items() for k, v in t.items()))
+    _follows_a_theme_switch(page, KFIT_CELL)
     ours = [e for e in page.js_errors if "kmagic" in e.lower() or "dashboard" in e.lower()]
     assert not ours, "\n".join(ours)
+
+
+_TEXT_LUMINANCE_JS = """(el) => {
+  const [r, g, b] = getComputedStyle(el).color.match(/\\d+/g).map(Number);
+  return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+}"""
+
+
+def _follows_a_theme_switch(page: Any, index: int) -> None:
+    """The finished dashboard's text turns light on JupyterLab Dark and dark again on Light."""
+    status = cell(page, index).locator(".kmagic-dash .kmagic-stats").first
+    for theme, light_text in (("JupyterLab Dark", True), ("JupyterLab Light", False)):
+        page.evaluate("(t) => window.jupyterapp.commands.execute('apputils:change-theme', {theme: t})", theme)
+        page.wait_for_function("(t) => document.body.dataset.jpThemeName === t", arg=theme, timeout=30_000)
+        page.wait_for_timeout(500)
+        luminance = status.evaluate(_TEXT_LUMINANCE_JS)
+        assert (luminance > 0.5) == light_text, f"{theme}: dashboard text luminance {luminance:.2f}"
