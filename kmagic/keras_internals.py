@@ -14,9 +14,12 @@ from typing import Any
 
 
 def producer(tensor: Any) -> Any:
-    """The layer (operation) whose call produced a symbolic tensor, or None (``tensor._keras_history``)."""
+    """The layer (operation) whose call produced a symbolic tensor, or None (``tensor._keras_history``;
+    Keras 3 calls it ``operation``, tf_keras ``layer``)."""
     history = getattr(tensor, "_keras_history", None)
-    return history.operation if history is not None else None
+    if history is None:
+        return None
+    return getattr(history, "operation", None) or getattr(history, "layer", None)  # Keras 3, tf_keras
 
 
 def producer_name(tensor: Any) -> str | None:

@@ -339,7 +339,7 @@ def test_runs_notebook_passes_nbval(tmp_path) -> None:
     env = {**os.environ, "KMAGIC_TEST_MODE": "1", "PYTHONPATH": str(REPO)}
     env.pop("KMAGIC_FRONTEND", None)
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-                             "--nbval-sanitize-with", str(REPO / "notebooks/sanitize.cfg"), str(path)],
+                             str(path)],
                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:]
     assert f"{len(KERNEL_CELLS)} passed" in result.stdout
