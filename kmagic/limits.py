@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from kmagic import keras_internals
@@ -105,40 +105,6 @@ def layer_weight_bytes(layer: Any, inputs: list[Any], merge: bool = False) -> tu
         return None
     finally:
         del pending[already:]
-
-
-def built_weight_bytes(build: Callable[[], Any]) -> tuple[int, int] | None:
-    """(bytes, parameters) of the weights of the model ``build()`` returns, with none of them allocated.
-
-    For a model made from a config (``keras.models.model_from_json``, a loaded file's
-    architecture): ``build`` runs in a ``StatelessScope``, so its variables keep only their
-    shape and dtype; the model is then thrown away. None when it cannot be built that way.
-    """
-    try:
-        from keras import StatelessScope
-
-        pending = keras_internals.uninitialized_variables()
-    except ImportError:  # pragma: no cover - another Keras layout
-        return None
-    already = len(pending)
-    try:
-        with StatelessScope(initialize_variables=False):
-            model = build()
-        return variable_bytes(model.weights)
-    except Exception:  # noqa: BLE001 - the real build reports its own problem
-        return None
-    finally:
-        del pending[already:]
-
-
-def check_weight_bytes(size: int, parameters: int, what: str = "the model") -> None:
-    """Raise a :class:`KmagicValueError` naming ``what`` when ``size`` bytes pass the limit."""
-    if size > max_weight_bytes():
-        from kmagic.errors import KmagicValueError
-
-        raise KmagicValueError(f"expected weights of at most {readable_bytes(max_weight_bytes())} "
-                               f"(%config KMagic.max_weight_bytes), received {what} whose weights need "
-                               f"{readable_bytes(size)} ({parameters:,} parameters)")
 
 
 def weight_limit_message(layer_bytes: int, parameters: int, total_before: int) -> str:
