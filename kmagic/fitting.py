@@ -12,44 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kmagic.errors import KmagicDataError, KmagicUsageError, KmagicValueError
+from kmagic.errors import KmagicDataError, KmagicUsageError
+from kmagic.model_check import require_model
 
 PROGRESS_CHOICES = ("dashboard", "text", None)
-
-
-def _is_model(obj: Any) -> bool:
-    return all(hasattr(obj, attr) for attr in ("layers", "fit", "predict", "count_params"))
-
-
-def _dashboard_class() -> Any:
-    """``kmagic.Dashboard`` when its module exists, else None."""
-    import kmagic
-
-    try:
-        return kmagic.Dashboard
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("kmagic.widgets"):
-            return None
-        raise
-
-
-def _accepted(callable_: Any, **options: Any) -> dict[str, Any]:
-    """The options a callable's signature takes (the dashboard's may grow over time)."""
-    import inspect
-
-    try:
-        parameters = inspect.signature(callable_).parameters
-    except (TypeError, ValueError):
-        return {}
-    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-        return options
-    return {k: v for k, v in options.items() if k in parameters}
 
 
 def progress_callback(progress: str | None, *, show: bool = True, stop_on_nan: bool = True,
                       refresh_interval: float = 0.25, batch_size: int | None = None,
                       validation_data: Any = None, compare: Any = None, final_image: bool = True) -> Any:
-    """The dashboard callback, epoch-end text (also where widgets are not installed), or None.
+    """The dashboard callback (its own text mode where no widget front end is attached), epoch-end
+    text, or None.
 
     ``compare``: earlier runs drawn faded under the dashboard's curves (``Dashboard(compare=...)``)."""
     from kmagic import training
@@ -57,11 +30,11 @@ def progress_callback(progress: str | None, *, show: bool = True, stop_on_nan: b
     if progress is None:
         return None
     if progress == "dashboard":
-        dashboard = _dashboard_class()
-        if dashboard is not None:
-            return dashboard(**_accepted(dashboard, refresh_interval=refresh_interval, stop_on_nan=stop_on_nan,
-                                         batch_size=batch_size, validation_data=validation_data, show=show,
-                                         compare=compare or None, final_image=final_image))
+        from kmagic.widgets.dashboard import Dashboard
+
+        return Dashboard(refresh_interval=refresh_interval, stop_on_nan=stop_on_nan, batch_size=batch_size,
+                         validation_data=validation_data, show=show, compare=compare or None,
+                         final_image=final_image)
     write = print if show else (lambda _text: None)
     return training.epoch_text_callback(write, stop_on_nan=stop_on_nan)
 
@@ -115,8 +88,7 @@ def fit(model: Any, x: Any, y: Any = None, *, progress: str | None = "dashboard"
     from kmagic.buildinfo import info_of
     from kmagic.callbacks.interrupt import TrainingInterrupted
 
-    if not _is_model(model):
-        raise KmagicValueError(f"expected a Keras model, received {type(model).__name__}")
+    require_model(model)
     if progress not in PROGRESS_CHOICES:
         raise KmagicUsageError(f"expected progress to be 'dashboard', 'text' or None, received {progress!r}")
     if fit_options.get("validation_split") is not None and fit_options.get("validation_data") is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from kmagic.errors import KmagicValueError
+from kmagic.model_check import require_model
 
 
 def activations(model: Any, x: Any, *, layer: str | None = None, sample: int = 0) -> Any:
@@ -21,7 +22,7 @@ def activations(model: Any, x: Any, *, layer: str | None = None, sample: int = 0
     from kmagic import datafeed
     from kmagic.widgets.activations import show_activations
 
-    _check_model(model)
+    require_model(model)
     x = datafeed.prepare_inputs(model, x, "the input samples")
     if not isinstance(sample, int) or isinstance(sample, bool) or sample < 0:
         raise KmagicValueError(f"expected sample to be a whole number >= 0, received {sample!r}")
@@ -35,7 +36,7 @@ def weights(model: Any, x: Any = None, y: Any = None) -> Any:
     """
     from kmagic.widgets.weights import show_weights
 
-    _check_model(model)
+    require_model(model)
     if (x is None) != (y is None):
         raise KmagicValueError("expected both x and y for gradient histograms (or neither), received only "
                                + ("x" if y is None else "y"))
@@ -45,8 +46,3 @@ def weights(model: Any, x: Any = None, y: Any = None) -> Any:
         x = datafeed.prepare_inputs(model, x, "the inputs")
         y = datafeed.prepare_labels(model, y, "the labels")
     return show_weights(model, x=x, y=y)
-
-
-def _check_model(model: Any) -> None:
-    if not all(hasattr(model, attr) for attr in ("layers", "fit", "predict", "count_params")):
-        raise KmagicValueError(f"expected a Keras model, received {type(model).__name__}")

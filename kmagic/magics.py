@@ -18,7 +18,8 @@ from traitlets import Bool, Enum, Float, Int, observe
 
 from kmagic import magic_args
 from kmagic.devices import JIT_CHOICES, PRECISIONS, STRATEGIES  # stdlib-only module: loading stays fast
-from kmagic.errors import KmagicError, KmagicUsageError, KmagicValueError
+from kmagic.errors import KmagicError, KmagicUsageError
+from kmagic.model_check import is_model, require_model
 
 LINE_MAGICS = ("kfit", "kcompile", "ksummary", "kactivations", "kweights", "ksave", "kload", "kexport", "kmodels",
                "kdevice")
@@ -32,10 +33,6 @@ def _display(obj: Any) -> None:
     from IPython.display import display
 
     display(obj)
-
-
-def _is_model(obj: Any) -> bool:
-    return all(hasattr(obj, attr) for attr in ("layers", "fit", "predict", "count_params"))
 
 
 def lazy_magic_arguments(name: str | None = None) -> Any:
@@ -90,11 +87,7 @@ class KMagic(Magics):
         return magic_args.parse(magic, line, magic_args.user_ns(self.shell))
 
     def _model(self, word: Any, args: Namespace | None) -> Any:
-        model = magic_args.lookup(word, magic_args.user_ns(self.shell), "model", args)
-        if not _is_model(model):
-            raise KmagicValueError(f"expected a Keras model, received {type(model).__name__} "
-                                   f"for '{word if isinstance(word, str) else '{...}'}'")
-        return model
+        return require_model(magic_args.lookup(word, magic_args.user_ns(self.shell), "model", args), word)
 
     def _data(self, word: Any, args: Namespace, what: str) -> Any:
         return None if word is None else magic_args.lookup(word, magic_args.user_ns(self.shell), what, args)
@@ -404,7 +397,7 @@ def list_models(namespace: dict[str, Any], blocks: dict[str, Any]) -> str:
 
     lines = []
     for name, value in namespace.items():
-        if name.startswith("_") or not _is_model(value):
+        if name.startswith("_") or not is_model(value):
             continue
         try:
             shapes = f"{_shapes(value.inputs)} -> {_shapes(value.outputs)}"

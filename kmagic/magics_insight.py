@@ -13,8 +13,8 @@ from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument
 
 from kmagic import magic_args
-from kmagic.errors import KmagicValueError
-from kmagic.magics import _display, _is_model, lazy_magic_arguments
+from kmagic.magics import _display, lazy_magic_arguments
+from kmagic.model_check import require_model
 
 LINE_MAGICS = ("kreport", "kdiff")
 
@@ -35,9 +35,7 @@ class InsightMagics(Magics):
         from kmagic.reporting import write_report
 
         args = magic_args.parse(self.kreport, line, magic_args.user_ns(self.shell))
-        model = magic_args.lookup(args.name, magic_args.user_ns(self.shell), "model", args)
-        if not _is_model(model):
-            raise KmagicValueError(f"expected a Keras model, received {type(model).__name__}")
+        model = require_model(magic_args.lookup(args.name, magic_args.user_ns(self.shell), "model", args))
         label = args.name if isinstance(args.name, str) else model.name
         history = magic_args.user_ns(self.shell).get(f"{label}_history")
         validation = None

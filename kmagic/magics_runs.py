@@ -104,14 +104,11 @@ class RunsMagics(Magics):
         from kmagic import training
         from kmagic.buildinfo import info_of
         from kmagic.lr_finder import lr_find
-        from kmagic.magics import _is_model
 
         args = self._parse(self.klr, line)
-        model = magic_args.lookup(args.name, magic_args.user_ns(self.shell), "model", args)
-        if not _is_model(model):
-            from kmagic.errors import KmagicValueError
+        from kmagic.model_check import require_model
 
-            raise KmagicValueError(f"expected a Keras model, received {type(model).__name__} for '{args.name}'")
+        model = require_model(magic_args.lookup(args.name, magic_args.user_ns(self.shell), "model", args), args.name)
         x = magic_args.lookup(args.x, magic_args.user_ns(self.shell), "training inputs", args)
         y = None if args.y is None else magic_args.lookup(args.y, magic_args.user_ns(self.shell), "training labels", args)
         options: dict[str, Any] = {

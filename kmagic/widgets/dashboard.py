@@ -48,7 +48,8 @@ def _widget_class() -> type:
     import traitlets
 
     class DashboardWidget(anywidget.AnyWidget):
-        """The front-end half: draws what the kernel sends; sends ``stop`` and ``sync``."""
+        """The front-end half: draws what the kernel sends and asks for ``sync``; its Stop button goes
+        through the kernel's control channel (:mod:`kmagic.widgets.stop_route`)."""
 
         _esm = STATIC / "dashboard.js"
         _css = STATIC / "dashboard.css"
