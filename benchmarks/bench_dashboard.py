@@ -71,10 +71,10 @@ def timed(variant):
         dash = callbacks[0]
         extra["bytes_per_s"].append(dash.bytes_sent / seconds)
         extra["messages_per_s"].append(dash.messages_sent / seconds)
-        from kmagic.widgets.plots import training_png
+        from kmagic.widgets.curve_image import training_png
         t0 = time.perf_counter(); training_png(dash.history); extra["final_image_s"].append(time.perf_counter() - t0)
 
-from kmagic.widgets.plots import training_png  # imported once, as after a first fit
+from kmagic.widgets.curve_image import training_png  # imported once, as after a first fit
 """
 
 VARIANTS = ["bare", "kmagic", "kmagic_no_image", "kmagic_text", "livelossplot", "tensorboard", "progbar"]
@@ -173,7 +173,7 @@ def final_image_row(repeats: int) -> dict:
     """Median time to draw the final image of a 60-epoch run (after one warm-up draw)."""
     import time
 
-    from kmagic.widgets.plots import training_png
+    from kmagic.widgets.curve_image import training_png
 
     history = long_history()
     training_png(history)

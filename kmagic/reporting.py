@@ -96,7 +96,7 @@ def _history_html(history: Any) -> str:
     if history is None:
         return "<p>Not trained in this kernel (no history).</p>"
     if hasattr(history, "metric_names"):  # kmagic's TrainingHistory
-        from kmagic.widgets.plots import training_png
+        from kmagic.widgets.curve_image import training_png
 
         return _png_img(training_png(history), "training curves")
     return _png_img(curves_png(history), "training curves")
@@ -120,14 +120,13 @@ def report(model: Any, *, history: Any = None, validation_data: Any = None, titl
         "<h2>Training</h2>", _history_html(_history_of(model, history, name)),
     ]
     if validation_data is not None:
+        from kmagic.widgets.curve_image import confusion_png
         from kmagic.widgets.dashboard import confusion_matrix_of
-        from kmagic.widgets.plots import _confusion_panel, _figure, to_png
 
         confusion = confusion_matrix_of(model, validation_data)
         if confusion is not None:
-            fig = _figure(4.2, 3.6)
-            _confusion_panel(fig.subplots(), *confusion)
-            sections += ["<h2>Confusion matrix (validation data)</h2>", _png_img(to_png(fig), "confusion matrix")]
+            sections += ["<h2>Confusion matrix (validation data)</h2>",
+                         _png_img(confusion_png(*confusion), "confusion matrix")]
     facts = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in environment(model).items())
     sections += ["<h2>Environment</h2>", f"<table>{facts}</table>"]
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{escape(name)} — kmagic report</title>"

@@ -411,8 +411,8 @@ def test_kmodel_refuses_python_outside_braces_and_runs_nothing(shell, tmp_path: 
 @pytest.mark.slow  # trains or renders for seconds: not in make test-fast
 def test_test_mode_text_has_no_timings_and_the_image_is_repeatable(monkeypatch, capsys) -> None:
     import kmagic
+    from kmagic.widgets.curve_image import training_png
     from kmagic.widgets.dashboard import Dashboard
-    from kmagic.widgets.plots import training_png
 
     monkeypatch.setenv("KMAGIC_TEST_MODE", "1")
     model = kmagic.build("input 4\ndense 3 softmax\ncompile adam scce", seed=0)

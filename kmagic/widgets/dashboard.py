@@ -223,7 +223,7 @@ class Dashboard(TrainingRecorder):
         return self._final_png
 
     def _draw_final_image(self) -> bytes:
-        from kmagic.widgets.plots import training_png
+        from kmagic.widgets.curve_image import training_png
 
         return training_png(self.history, self.confusion)
 

@@ -1,4 +1,8 @@
-"""Static PNG images (matplotlib, Agg, no pyplot state) for saved notebooks and headless runs."""
+"""Static PNG images (matplotlib, Agg, no pyplot state) for saved notebooks and headless runs.
+
+The training curves, which the user waits for after every fit, are drawn
+faster with Pillow in :mod:`kmagic.widgets.curve_image`.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     import numpy as np
 
-    from kmagic.callbacks.history import TrainingHistory
 
 TRAIN, VAL, BATCH, BEST, LR = "#1f77b4", "#ff7f0e", "#9ecae1", "#2ca02c", "#9467bd"
 
@@ -59,114 +62,9 @@ def to_png(fig: Any, fast: bool = False) -> bytes:
     return buf.getvalue()
 
 
-#: Points per curve in the final image at most (about two per pixel of a panel).
-MAX_IMAGE_POINTS = 800
-
-
-def _thinned(xs: Sequence[float], ys: Sequence[float], limit: int = MAX_IMAGE_POINTS) -> tuple[Any, Any]:
-    """Every k-th point (and the last) so that at most ``limit`` remain."""
-    n = len(xs)
-    if n <= limit:
-        return xs, ys
-    step = math.ceil(n / limit)
-    index = list(range(0, n, step))
-    if index[-1] != n - 1:
-        index.append(n - 1)
-    return [xs[i] for i in index], [ys[i] for i in index]
-
-
 def _grid(n: int, columns: int = 3) -> tuple[int, int]:
     cols = max(1, min(columns, n))
     return math.ceil(n / cols), cols
-
-
-# -- training curves -----------------------------------------------------------
-
-
-def training_png(history: TrainingHistory, confusion: tuple[np.ndarray, list[str]] | None = None) -> bytes:
-    """The final curves of every metric (train per batch and per epoch, validation, best epoch),
-    plus the confusion matrix when given.
-
-    Drawn for speed (the user waits for it): fixed margins instead of a layout
-    engine, curves thinned to about two points per pixel, light PNG compression.
-    """
-    names = history.metric_names() or ["loss"]
-    panels = len(names) + (1 if confusion is not None else 0)
-    rows, cols = _grid(panels)
-    width, height = 4.0 * cols, 2.9 * rows
-    fig = _figure(width, height, layout=None)
-    fig.subplots_adjust(left=0.62 / width, right=1 - 0.15 / width, bottom=0.45 / height, top=1 - 0.85 / height,
-                        wspace=0.75 / 4.0, hspace=0.85 / 2.9)
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax, name in zip(axes, names, strict=False):
-        _curve_panel(ax, history, name)
-    # One legend for the figure (the panels share their series), in the top margin.
-    handles, labels = axes[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="upper right", fontsize=7, ncol=len(handles), frameon=False,
-                   bbox_to_anchor=(1, 1 - 0.3 / height))
-    if confusion is not None:
-        _confusion_panel(axes[len(names)], *confusion)
-    for ax in axes[panels:]:
-        ax.set_visible(False)
-    from kmagic.widgets.frontend import test_mode
-
-    title = f"{len(history.epoch_x)} epoch(s)"
-    if not test_mode():  # KMAGIC_TEST_MODE: no timings, so the image is the same run after run
-        title += f" in {history.elapsed:.1f} s"
-    if history.best_epoch is not None:
-        title += f" · best {history.monitor} {history.best_value:.4g} at epoch {history.best_epoch}"
-    if history.stopped_early:
-        where = history.where_stopped()
-        title += f" · stopped{' at ' + where if where else ''}: {history.stop_reason}"
-    if history.nan_detected:
-        title += " · loss became NaN/inf"
-    fig.suptitle(title, fontsize=10, x=0.01, ha="left", y=1 - 0.05 / height, va="top")
-    return to_png(fig, fast=True)
-
-
-def _curve_panel(ax: Any, history: TrainingHistory, name: str) -> None:
-    if name in history.batch and history.batch_x:
-        ax.plot(*_thinned(history.batch_x, history.batch[name]), color=BATCH, lw=1,
-                label="train (batch, epoch mean so far)")
-    if name in history.epoch:
-        ax.plot(history.epoch_x, history.epoch[name], "o-", color=TRAIN, lw=1.8, ms=3.5, label="train (epoch)")
-    if f"val_{name}" in history.epoch:
-        ax.plot(history.epoch_x, history.epoch[f"val_{name}"], "o-", color=VAL, lw=1.8, ms=3.5, label="validation")
-    if history.best_epoch is not None:
-        ax.axvline(history.best_epoch, color=BEST, ls="--", lw=1.2, label=f"best epoch ({history.best_epoch})")
-    for epoch, value in history.lr[1:]:
-        ax.axvline(epoch - 1, color=LR, ls=":", lw=1)
-        ax.annotate(f"lr {value:.3g}", (epoch - 1, 1), xycoords=("data", "axes fraction"), fontsize=7, color=LR,
-                    va="top", rotation=90)
-    ax.set_title(name, fontsize=10)
-    ax.set_xlabel("epoch", fontsize=8)
-    ran = max(history.epoch_x, default=0)
-    # A run stopped early is drawn over the epochs it ran, not the ones it planned.
-    ax.set_xlim(0, max(ran if history.stopped_early else history.epochs_planned, ran, 1))
-    ax.tick_params(labelsize=8)
-    ax.grid(alpha=0.25)
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(6, integer=True))
-    ax.yaxis.set_major_locator(MaxNLocator(4))
-
-
-def _confusion_panel(ax: Any, matrix: np.ndarray, labels: list[str]) -> None:
-    n = matrix.shape[0]
-    ax.imshow(matrix, cmap="Blues")
-    ax.set_title("confusion matrix (validation)", fontsize=10)
-    ax.set_xlabel("predicted", fontsize=8)
-    ax.set_ylabel("true", fontsize=8)
-    if n <= 20:
-        ax.set_xticks(range(n), labels, fontsize=7)
-        ax.set_yticks(range(n), labels, fontsize=7)
-    if n <= 12:
-        top = matrix.max() or 1
-        for i in range(n):
-            for j in range(n):
-                ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=7,
-                        color="white" if matrix[i, j] > top / 2 else "black")
 
 
 # -- activations -----------------------------------------------------------------
