@@ -122,6 +122,70 @@ def test_a_misspelt_name_gets_the_same_error_and_hint_three_ways(shell, way: str
     assert error.source.endswith("dense {scael}" if way != "line" else "--input {scael} --quiet")
 
 
+#: Interpolations only one bracket scanner reads alike everywhere: deep nesting, braces in strings, dict literals.
+DEEP = [
+    ("{pick({'a': {'b': 1}})}", 1),
+    ("{ {'a': {'b': {'c': 2}}}['a']['b']['c'] }", 2),
+    ("{len('}'.join(['ab', 'c']))}", 4),
+    ("{len('{' + \"}}\" + '#')}", 4),
+    ("{[{'u': {'v': [scale]}}][0]['u']['v'][0]}", 3),
+    ("{len({1, 2, (3, (4, (5,)))})}", 3),
+]
+DEEP_NAMESPACE = {**NAMESPACE, "pick": lambda d: d["a"]["b"]}
+
+
+@pytest.mark.parametrize(("interp", "units"), DEEP)
+def test_deep_interpolations_read_the_same_three_ways(shell, interp: str, units: int) -> None:
+    model = kmagic.build(f"input 2\ndense {interp}  # a {{ in a comment", namespace=dict(DEEP_NAMESPACE))
+    assert model.layers[-1].units == units
+    shell.user_ns.update(DEEP_NAMESPACE)
+    shell.run_cell(f"%%kmodel body_net --input 2 --quiet\ndense {interp} name='{{'\n")
+    assert shell.user_ns["body_net"].layers[-1].units == units
+    assert shell.user_ns["body_net"].layers[-1].name == "{"
+    shell.run_cell(f"%%kmodel line_net --input {interp} --quiet\ndense 1\n")
+    assert shell.user_ns["line_net"].input_shape == (None, units)
+
+
+BAD_DEEP = "{pick({'a': {'b': }})}"
+
+
+@pytest.mark.parametrize("way", ["api", "body", "line"])
+def test_a_bad_expression_in_a_deep_interpolation_is_placed_the_same_three_ways(shell, way: str) -> None:
+    shell.user_ns.update(DEEP_NAMESPACE)
+    with pytest.raises(KmagicError) as info:
+        if way == "api":
+            kmagic.build(f"input 2\n  # {{\nrepeat 1:\n    dense {BAD_DEEP}", namespace=dict(DEEP_NAMESPACE))
+        elif way == "body":
+            shell.run_cell(f"%%kmodel net --input 2 --quiet\nrepeat 1:\n    dense {BAD_DEEP}\n")
+        else:
+            shell.run_cell(f"%%kmodel net --input {BAD_DEEP} --quiet\ndense 1\n")
+    error = info.value
+    assert type(error).__name__ == "KmagicInterpolationError"
+    assert error.message.startswith(f"expected a Python expression in {BAD_DEEP}, received a syntax error (")
+    assert error.width == len(BAD_DEEP)
+    assert error.source[error.column - 1:error.column - 1 + error.width] == BAD_DEEP
+    if way == "api":
+        assert (error.line, error.column) == (4, 11)
+
+
+@pytest.mark.parametrize("way", ["api", "body", "line"])
+def test_an_unclosed_brace_is_refused_at_the_brace_three_ways(shell, way: str) -> None:
+    unclosed = "{pick({'a': {'b': 1}})"
+    with pytest.raises(KmagicError) as info:
+        if way == "api":
+            kmagic.build(f"input 2\nrepeat 1:\n    dense {unclosed}  # {{", namespace=dict(DEEP_NAMESPACE))
+        elif way == "body":
+            shell.run_cell(f"%%kmodel net --input 2 --quiet\ndense {unclosed}\n")
+        else:
+            shell.run_cell(f"%%kmodel net --input {unclosed} --quiet\ndense 1\n")
+    error = info.value
+    assert error.message == "expected a closed {python expression}, received an unbalanced '{'"
+    assert error.source[error.column - 1:].startswith(unclosed)
+    if way == "api":
+        assert type(error) is KmagicSyntaxError
+        assert (error.line, error.column) == (3, 11)
+
+
 def test_interpolation_leaves_a_plain_namespace_unchanged() -> None:
     namespace = dict(NAMESPACE)
     kmagic.build("input 2\ndense {scale}", namespace=namespace)

@@ -182,3 +182,74 @@ def test_statements_that_reach_no_output_are_reported() -> None:
     program = kmagic.parse("input 8 as a\ndense 4 as h\ndropout 0.1\ndense 4 nobias\nadd @h @a\ndense 2")
     assert [(op.word, op.stmt.span.line) for op in program.unreached()] == [("dropout", 3), ("dense", 4)]
     assert kmagic.parse("input 8\ndense 4\ndense 2").unreached() == []
+
+
+# ----------------------------------------------------------------- {expr}: found by kmagic.expr.bracket_end
+
+NESTED = ["{f({'a': {'b': 1}})}", "{ {'a': {'b': {'c': 2}}}['a']['b']['c'] }", "{'}'.join(['a'])}",
+          "{len('{' + \"}}\" + '#')}", "{ {1, (2, [3, {4: {5}}])} }", "{{'k': n}['k']}", "{}"]
+
+
+@pytest.mark.parametrize("interp", NESTED)
+def test_interpolations_nest_to_any_depth_and_keep_their_text(interp: str) -> None:
+    stmt = _statement(f"dense {interp} 'x{{' units={interp}  # a {{ comment")
+    value, string = stmt.args
+    assert isinstance(value, ast.Interp) and value.expr == interp[1:-1].strip()
+    assert (value.span.column, value.span.width) == (7, len(interp))
+    assert isinstance(string, ast.String) and string.value == "x{"
+    keyword = stmt.kwargs[0].value
+    assert isinstance(keyword, ast.Interp) and keyword.expr == value.expr
+    assert keyword.span.column == len(f"dense {interp} 'x{{' units=") + 1
+
+
+def test_braces_in_strings_and_comments_start_no_interpolation() -> None:
+    stmt = _statement("dense 4 name='{' dtype=\"}{\" kernel_initializer='\\'{'  # {never closed")
+    assert [kwarg.value.value for kwarg in stmt.kwargs] == ["{", "}{", "'{"]
+    assert not any(isinstance(kwarg.value, ast.Interp) for kwarg in stmt.kwargs)
+
+
+def test_interpolations_on_several_lines_keep_their_positions() -> None:
+    nodes = parse_body("input {shape}  # {\nrepeat {n}:\n    dense { {'a': {'b': 4}}['a']['b'] } relu\n"
+                       "    dropout {rates[{'k': 0}['k']]}\n")
+    block = nodes[1]
+    assert isinstance(block, ast.Block)
+    dense, dropout = block.body
+    assert dense.args[0].expr == "{'a': {'b': 4}}['a']['b']"
+    assert (dense.args[0].span.line, dense.args[0].span.column) == (3, 11)
+    assert dense.args[1].name == "relu" and dense.args[1].span.column == 11 + len("{ {'a': {'b': 4}}['a']['b'] }") + 1
+    assert dropout.args[0].expr == "rates[{'k': 0}['k']]"
+    assert (dropout.args[0].span.line, dropout.args[0].span.column) == (4, 13)
+
+
+@pytest.mark.parametrize(("body", "line", "column"), [
+    ("input 2\nrepeat 2:\n    dense {f({'a': 1}\n", 3, 11),
+    ("dense {n} {'}' ", 1, 11),
+    ("dense {f(1}", 1, 7),
+    ("dense \"{\" {x  # {", 1, 11),
+    ("input 2\ndense 4 units={ {'a': {'b': 1} }", 2, 15),
+])
+def test_an_unclosed_brace_names_its_line_and_column(body: str, line: int, column: int) -> None:
+    with pytest.raises(KmagicSyntaxError) as info:
+        parse_body(body)
+    error = info.value
+    assert error.message == "expected a closed {python expression}, received an unbalanced '{'"
+    assert (error.line, error.column) == (line, column)
+    assert str(error).startswith(f"line {line}, column {column}: expected a closed {{python expression}}")
+
+
+def test_an_unexpected_interpolation_is_named_as_written() -> None:
+    with pytest.raises(KmagicSyntaxError) as info:
+        parse_body("input 2\n  dense (1 { {'a': 2}['a'] })")
+    error = info.value
+    assert error.message == "expected ')' or ',', received '{ {'a': 2}['a'] }'"
+    assert (error.line, error.column, error.width) == (2, 12, len("{ {'a': 2}['a'] }"))
+
+
+@pytest.mark.parametrize(("body", "column"), [
+    ("dense {len('#')} k=", 20), ("dense 'a#b' k=  # c", 15), ("dense 4 k= # {", 11), ("  dense {'#'} k=", 17),
+])
+def test_the_end_of_a_line_is_after_strings_and_interpolations_holding_a_hash(body: str, column: int) -> None:
+    with pytest.raises(KmagicSyntaxError) as info:
+        parse_body(body)
+    assert info.value.message.endswith("received the end of the line")
+    assert info.value.column == column

@@ -13,12 +13,15 @@ import re
 import warnings
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import kmagic
-from kmagic import registry
-from kmagic.errors import KmagicError
+from kmagic import magic_args, registry
+from kmagic.dsl import ast as kast
+from kmagic.dsl.parser import parse_body
+from kmagic.errors import KmagicError, KmagicSyntaxError
+from kmagic.expr import evaluate
 
 VALID = [
     "input 8x8x3\nconv 4 3 relu | maxpool 2\nflatten\ndense 10 softmax\ncompile adam cce metrics=[accuracy]",
@@ -37,7 +40,8 @@ ATOMS = st.one_of(
     st.sampled_from(WORDS),
     st.integers(-3, 40).map(str),
     st.sampled_from(["0.5", ".5", "1e-3", "1/255", "1/0", "8x8x3", "?x4", "?", "(None, 4)", "(3, 3)", "[acc, auc]",
-                     "'same'", '"x"', "true", "none", "{n}", "{1+}", "{n * 2}", "l2(1e-4)", "adam(lr=1e-3)",
+                     "'same'", '"x"', "true", "none", "{n}", "{1+}", "{n * 2}",
+                     "{ {'k': {'v': n}}['k']['v'] }", "{len('}{')}", "'{'", "# {", "l2(1e-4)", "adam(lr=1e-3)",
                      "dict(a=mse)", "@a", "@b", "as a", "as b", "units=3", "k=", "|", ":", "(", "]", "{", "\t"]),
 )
 LINE = st.lists(ATOMS, min_size=1, max_size=7).map(" ".join)
@@ -215,3 +219,34 @@ def test_dict_mappings_raise_only_kmagic_errors_from_parse(text: str) -> None:
     """``dict(...)`` values of any shape: parsing and checking never raise anything but a KmagicError."""
     with contextlib.suppress(KmagicError):
         kmagic.parse(text)
+
+
+# ---------------------------------------------------------------- {expr}: one bracket scanner for bodies and lines
+
+PY_TEXT = st.text(alphabet="{}[]()'\"#\\ ab:,", max_size=6)
+PY_VALUES = st.recursive(
+    st.one_of(PY_TEXT, st.integers(-5, 5), st.none()),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.tuples(inner, inner),
+                            st.dictionaries(PY_TEXT, inner, max_size=3), st.frozensets(PY_TEXT, max_size=3)),
+    max_leaves=8,
+)
+
+
+@FUZZ
+@given(PY_VALUES, st.sampled_from(["", " "]))
+def test_a_body_and_a_magic_line_read_the_same_interpolation(value: object, pad: str) -> None:
+    """Any Python literal (nested, with braces, quotes and '#' in its strings) is one ``{expr}`` both ways."""
+    source = repr(value)
+    interp = "{" + pad + source + pad + "}"
+    try:
+        nodes = parse_body(f"dense {interp} name='{{'  # a {{ comment")
+    except KmagicSyntaxError as error:
+        assume("nested brackets" not in error.message)  # the line's bracket limit, not the scanner
+        raise
+    stmt = nodes[0]
+    assert isinstance(stmt, kast.Statement)
+    found = stmt.args[0]
+    assert isinstance(found, kast.Interp) and found.expr == source
+    assert (found.span.column, found.span.width) == (7, len(interp))
+    assert evaluate(found.expr, {}) == value
+    assert magic_args.tokenize(f"net --input {interp} --quiet")[2].text == interp

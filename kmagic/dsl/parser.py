@@ -3,6 +3,12 @@
 Lines and indentation are handled here (iteratively, so deep nesting cannot
 exhaust the stack); each line's content is parsed by the Lark grammar in
 ``grammar.lark``. Every failure is a :class:`KmagicSyntaxError`.
+
+``{expr}`` interpolations are found before Lark sees a line, by
+:func:`kmagic.expr.bracket_end` (the bracket scanner magic lines and the Python
+API use): each is blanked to a same-length ``{   }`` placeholder, which the
+grammar's ``INTERP`` matches, so positions stay exact and any nesting works;
+the interpolation node takes its expression from the original text.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from kmagic.dsl import ast
 from kmagic.dsl.characters import check_characters, decode_string
 from kmagic.errors import KmagicSyntaxError
+from kmagic.expr import bracket_end
 
 MAX_BRACKET_DEPTH = 32
 MAX_BLOCK_DEPTH = 64
@@ -75,6 +82,13 @@ def _columns(token: Token) -> tuple[int, int]:
     return token.column, token.end_column
 
 
+def _offsets(token: Token) -> tuple[int, int]:
+    """(start, end) index of a token in the text Lark lexed."""
+    if token.start_pos is None or token.end_pos is None:
+        raise ValueError(f"expected a token from Lark's lexer, with its position, received {token!r}")
+    return token.start_pos, token.end_pos
+
+
 def _span(token: Token, line: int) -> ast.Span:
     return ast.Span(line, _columns(token)[0], max(1, len(str(token))))
 
@@ -83,10 +97,11 @@ def _span(token: Token, line: int) -> ast.Span:
 class _ToAst(Transformer):
     """Lark parse tree -> ast nodes, for one physical line."""
 
-    def __init__(self, line: int, source: str) -> None:
+    def __init__(self, line: int, source: str, text: str = "") -> None:
         super().__init__()
         self.line = line
         self.source = source
+        self.text = text  # the stripped line as written, before its interpolations were blanked
 
     # values
     def number(self, token: Token) -> ast.Number:
@@ -129,7 +144,9 @@ class _ToAst(Transformer):
         return ast.Word(name, _span(token, self.line))
 
     def interp(self, token: Token) -> ast.Interp:
-        return ast.Interp(str(token)[1:-1].strip(), _span(token, self.line))
+        """``{expr}``: the token is a blanked placeholder, so the expression comes from the original text."""
+        start, end = _offsets(token)
+        return ast.Interp(self.text[start + 1:end - 1].strip(), _span(token, self.line))
 
     def list(self, opening: Token, *items: _Item) -> ast.ListValue:
         return ast.ListValue(self._values(items), self._bracket_span(opening, items[-1]))
@@ -220,7 +237,7 @@ class _ToAst(Transformer):
                                 source=self.source, width=span.width)
 
 
-_TRANSFORMER = _ToAst(0, "")
+_TRANSFORMER = _ToAst(0, "", "")
 _LOCK = threading.Lock()
 
 
@@ -240,6 +257,59 @@ class _Line:
     stripped: str
 
 
+@dataclass(frozen=True)
+class _Scanned:
+    """A stripped line as the grammar lexes it: every ``{expr}`` blanked, and where its comment starts."""
+
+    blanked: str
+    code_end: int
+
+
+def _string_end(text: str, start: int) -> int:
+    """Index just past the kmodel string whose quote is at ``start`` (the grammar's STRING), or -1."""
+    quote = text[start]
+    i = start + 1
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+        elif text[i] == quote:
+            return i + 1
+        else:
+            i += 1
+    return -1
+
+
+def _placeholder(width: int) -> str:
+    """What an ``{expr}`` of ``width`` characters becomes for the lexer: ``{   }``, as wide."""
+    return "{" + " " * (width - 2) + "}"
+
+
+def _scan(text: str) -> _Scanned:
+    """Blank each ``{expr}`` of a stripped line, skipping kmodel strings and stopping at a ``#`` comment.
+
+    Scanning stops at an unclosed string or ``{``: the lexer fails there (or earlier), with its position.
+    """
+    pieces: list[str] = []
+    done = i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "#":
+            return _Scanned("".join(pieces) + text[done:], i)
+        if char in "'\"":
+            end = _string_end(text, i)
+        elif char == "{":
+            end = bracket_end(text, i)
+            if end > 0:
+                pieces += [text[done:i], _placeholder(end - i)]
+                done = end
+        else:
+            end = i + 1
+        if end < 0:
+            break
+        i = end
+    return _Scanned("".join(pieces) + text[done:], len(text))
+
+
 def _describe_expected(expected: set[str]) -> str:
     names = sorted({_TOKEN_NAMES.get(name, name.lower()) for name in expected})
     if len(names) > 6:
@@ -247,7 +317,7 @@ def _describe_expected(expected: set[str]) -> str:
     return " or ".join(names) if names else "something else"
 
 
-def _syntax_error(exc: UnexpectedInput, line: _Line) -> KmagicSyntaxError:
+def _syntax_error(exc: UnexpectedInput, line: _Line, code_end: int) -> KmagicSyntaxError:
     column = line.indent + (exc.column if isinstance(exc.column, int) and exc.column > 0 else len(line.stripped) + 1)
     if isinstance(exc, UnexpectedCharacters):
         at = exc.column if isinstance(exc.column, int) else len(line.stripped) + 1
@@ -264,9 +334,12 @@ def _syntax_error(exc: UnexpectedInput, line: _Line) -> KmagicSyntaxError:
         return KmagicSyntaxError(message, line.number, column, source=line.text, hint=hint)
     if isinstance(exc, UnexpectedToken):
         token = exc.token
-        received = "the end of the line" if token.type == "$END" else f"'{token}'"
         if token.type == "$END":
-            column = line.indent + len(line.stripped.split("#", 1)[0].rstrip()) + 1
+            received = "the end of the line"
+            column = line.indent + len(line.stripped[:code_end].rstrip()) + 1
+        else:
+            start, end = _offsets(token)
+            received = f"'{line.stripped[start:end]}'"
         expected = _describe_expected(set(exc.accepts or exc.expected or ()))
         width = max(1, len(str(token))) if token.type != "$END" else 1
         return KmagicSyntaxError(f"expected {expected}, received {received}", line.number, column,
@@ -307,13 +380,14 @@ def parse_line(line: _Line) -> tuple[list[ast.Statement], bool, list[ast.Stateme
         raise KmagicSyntaxError(f"expected a line of at most {MAX_LINE_LENGTH} characters, "
                                 f"received {len(line.stripped)}", line.number, 1, source=line.text[:80])
     _check_brackets(line)
+    scanned = _scan(line.stripped)
     with _LOCK:
-        _TRANSFORMER.line, _TRANSFORMER.source = line.number, line.text
+        _TRANSFORMER.line, _TRANSFORMER.source, _TRANSFORMER.text = line.number, line.text, line.stripped
         try:
             # The transformer runs during parsing: parse returns what _ToAst.start returns, not a Tree.
-            result = cast("_Header | None", _lark().parse(line.stripped))
+            result = cast("_Header | None", _lark().parse(scanned.blanked))
         except UnexpectedInput as exc:
-            raise _syntax_error(exc, line) from None
+            raise _syntax_error(exc, line, scanned.code_end) from None
         except KmagicSyntaxError as exc:
             raise _shift(exc, line.indent) from None
     if result is None:
