@@ -162,11 +162,14 @@ function wordKind(word: string, stream: StringStream, state: IKmodelState): Toke
   return 'word';
 }
 
+/** A {python expression}: brackets nest and quoted strings are skipped, as the kernel reads it. */
 function readInterpolation(stream: StringStream): void {
   let depth = 0;
   while (!stream.eol()) {
     const ch = stream.next();
-    if (ch === '{') {
+    if (ch === '"' || ch === "'") {
+      readString(stream, ch);
+    } else if (ch === '{') {
       depth++;
     } else if (ch === '}' && --depth === 0) {
       return;

@@ -45,7 +45,7 @@ units = 64"""
 BODY = """# a small classifier for 64 features
 input 64 as features
 dense {units} relu as hidden
-dropout 0.1
+dropout {float('0.1}'[:3])}
 dense 64 relu nobias
 add @hidden @features
 reshape 8x8
@@ -72,9 +72,9 @@ EXPECTED_KINDS = {
     "keyword": {"input", "as", "compile"},
     "layer": {"dense", "dropout", "add", "reshape", "flatten"},
     "activation": {"relu", "softmax", "nobias"},
-    "number": {"64", "0.1", "8x8", "2"},
+    "number": {"64", "8x8", "2"},
     "reference": {"@hidden", "@features"},
-    "interpolation": {"{units}"},
+    "interpolation": {"{units}", "{float('0.1}'[:3])}"},  # a quoted brace does not end it
     "name": {"net", "features", "hidden"},
     "training": {"adam", "scce", "accuracy"},
     "argument": {"metrics"},
