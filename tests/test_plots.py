@@ -113,3 +113,16 @@ def test_a_long_run_is_thinned_to_the_image_budget() -> None:
     xs = list(range(10_000))
     thin_x, thin_y = curve_image._thinned(xs, xs)
     assert len(thin_x) <= curve_image.MAX_IMAGE_POINTS + 1 and thin_x[-1] == 9_999 and thin_y == thin_x
+
+
+def test_the_png_writer_round_trips_through_pillow() -> None:
+    from PIL import Image
+
+    from kmagic.widgets.png_writer import encode_rgba
+
+    pixels = np.random.default_rng(0).integers(0, 256, size=(7, 5, 4), dtype=np.uint8)
+    with Image.open(io.BytesIO(encode_rgba(pixels))) as image:
+        assert image.mode == "RGBA" and image.size == (5, 7)
+        assert np.array_equal(np.asarray(image), pixels)
+    with pytest.raises(ValueError, match=r"expected a \(height, width, 4\) uint8 array"):
+        encode_rgba(pixels[..., :3])

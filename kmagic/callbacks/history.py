@@ -127,8 +127,8 @@ class TrainingHistory:
         """Record the logs Keras gave after ``step`` (0-based) of ``epoch``."""
         steps = self.steps_per_epoch
         x = epoch + (step + 1) / steps if steps else epoch + 1.0
-        values = _numbers(logs)
         now = time.monotonic()
+        loss = None
         with self._lock:
             if self._last_batch_end is not None:  # batch-to-batch time inside one epoch
                 self.train_seconds += now - self._last_batch_end
@@ -136,17 +136,25 @@ class TrainingHistory:
             self._last_batch_end = self.last_batch_at = now
             self.run_batches += 1
             self.current_step = step + 1
-            n = len(self.batch_x)
+            batch, n = self.batch, len(self.batch_x)
             self.batch_x.append(x)
-            for name, value in values.items():
-                series = self.batch.get(name)
+            added = 0
+            for name, raw in (logs or {}).items():
+                try:
+                    value = float(raw)
+                except (TypeError, ValueError):
+                    continue
+                series = batch.get(name)
                 if series is None:
-                    series = self.batch[name] = [math.nan] * n
+                    series = batch[name] = [math.nan] * n
                 series.append(value)
-            for series in self.batch.values():
-                if len(series) == n:
-                    series.append(math.nan)
-            loss = values.get("loss")
+                added += 1
+                if name == "loss":
+                    loss = value
+            if added != len(batch):  # a series this batch did not report stays aligned
+                for series in batch.values():
+                    if len(series) == n:
+                        series.append(math.nan)
         if loss is not None and not math.isfinite(loss) and not self.nan_detected:
             self.nan_detected = True
             self.nan_at = (epoch + 1, step + 1)

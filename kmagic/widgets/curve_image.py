@@ -10,7 +10,6 @@ every other static image (see :mod:`kmagic.widgets.plots`).
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 from functools import lru_cache
@@ -144,14 +143,15 @@ class Canvas:
         self.image.paste(Image.new("RGBA", turned.size, colour), (int(xy[0] * SCALE), int(xy[1] * SCALE)), turned)
 
     def png(self) -> bytes:
-        """The image at its final size, PNG-encoded with light compression."""
+        """The image at its final size, as PNG bytes."""
+        import numpy as np
         from PIL import Image
+
+        from kmagic.widgets.png_writer import encode_rgba
 
         # Band by band: Pillow's RGBA reduce premultiplies alpha first, which costs more than drawing.
         halved = Image.merge("RGBA", [band.reduce(SCALE) for band in self.image.split()])
-        buffer = io.BytesIO()
-        halved.save(buffer, format="PNG", compress_level=1)
-        return buffer.getvalue()
+        return encode_rgba(np.asarray(halved))
 
 
 class Axes:
@@ -234,10 +234,13 @@ def _thinned(xs: Sequence[float], ys: Sequence[float], limit: int = MAX_IMAGE_PO
 
 
 def _y_range(series: list[tuple[Sequence[float], Sequence[float], str]]) -> tuple[float, float]:
-    values = [y for _, ys, _ in series for y in ys if y is not None and math.isfinite(y)]
-    if not values:
+    import numpy as np
+
+    values = np.asarray([y for _, ys, _ in series for y in ys if y is not None], dtype="float64")
+    values = values[np.isfinite(values)]
+    if not values.size:
         return 0.0, 1.0
-    low, high = min(values), max(values)
+    low, high = float(values.min()), float(values.max())
     pad = (high - low) * 0.05 or abs(high) * 0.05 or 0.5
     return low - pad, high + pad
 
@@ -273,14 +276,19 @@ def _curve_panel(canvas: Canvas, box: Box, history: TrainingHistory, name: str) 
 
 def _finite_runs(axes: Axes, xs: Sequence[float], ys: Sequence[float]) -> list[list[tuple[float, float]]]:
     """The points as pixels, split where a value is missing or not finite."""
-    runs: list[list[tuple[float, float]]] = [[]]
-    for x, y in zip(xs, ys, strict=False):
-        if y is None or not math.isfinite(y):
-            if runs[-1]:
-                runs.append([])
-            continue
-        runs[-1].append(axes.point(x, y))
-    return [run for run in runs if run]
+    import numpy as np
+
+    x = np.asarray(xs, dtype="float64")
+    y = np.asarray([math.nan if v is None else v for v in ys] if None in ys else ys, dtype="float64")
+    (x0, x1), (y0, y1) = axes.x_range, axes.y_range
+    left, top, right, bottom = axes.box
+    px = left + (x - x0) * ((right - left) / (x1 - x0))
+    py = bottom - (y - y0) * ((bottom - top) / (y1 - y0))
+    finite = np.isfinite(py)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], finite.astype("int8"), [0]))))
+    points = np.column_stack((px, py))
+    return [[(a, b) for a, b in points[start:end].tolist()] for start, end in zip(edges[::2], edges[1::2],
+                                                                                  strict=True)]
 
 
 def _frame(canvas: Canvas, axes: Axes, title: str, x_ticks: list[float]) -> None:
