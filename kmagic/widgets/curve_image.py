@@ -51,6 +51,19 @@ def _font(size: int) -> Any:
     return ImageFont.load_default(size=size)
 
 
+@lru_cache(maxsize=512)
+def _text_mask(text: str, size: int, anchor: str) -> tuple[Any, int, int]:
+    """The coverage mask of ``text`` and its offset from the anchor point; cached, because tick
+    labels, titles and legends repeat from one image to the next."""
+    from PIL import Image, ImageDraw
+
+    font = _font(size)
+    left, top, right, bottom = (int(v) for v in font.getbbox(text, anchor=anchor))
+    mask = Image.new("L", (max(1, right - left + 2), max(1, bottom - top + 2)), 0)
+    ImageDraw.Draw(mask).text((-left + 1, -top + 1), text, fill=255, font=font, anchor=anchor)
+    return mask, left - 1, top - 1
+
+
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     """The most round ticks (steps of 1, 2, 2.5 or 5 × 10^k) inside [low, high], at most ``count``."""
     if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
@@ -125,7 +138,8 @@ class Canvas:
 
     def text(self, xy: tuple[float, float], text: str, size: int, colour: Colour, anchor: str = "la") -> None:
         """Text at ``xy`` with a Pillow anchor (``"la"`` left-top, ``"mm"`` centre, ``"rm"`` right-middle...)."""
-        self.draw.text((xy[0] * SCALE, xy[1] * SCALE), text, fill=colour, font=_font(size * SCALE), anchor=anchor)
+        mask, left, top = _text_mask(text, size * SCALE, anchor)
+        self.image.paste(colour, (round(xy[0] * SCALE + left), round(xy[1] * SCALE + top)), mask)
 
     def text_width(self, text: str, size: int) -> float:
         """The width of ``text`` in unscaled pixels."""
@@ -133,14 +147,8 @@ class Canvas:
 
     def vertical_text(self, xy: tuple[float, float], text: str, size: int, colour: Colour) -> None:
         """Text read bottom to top whose top-left corner (after turning) is at ``xy``."""
-        from PIL import Image, ImageDraw
-
-        font = _font(size * SCALE)
-        left, top, right, bottom = font.getbbox(text)
-        mask = Image.new("L", (int(right - left) + 2, int(bottom - top) + 2), 0)
-        ImageDraw.Draw(mask).text((-left + 1, -top + 1), text, fill=255, font=font)
-        turned = mask.rotate(90, expand=True)
-        self.image.paste(Image.new("RGBA", turned.size, colour), (int(xy[0] * SCALE), int(xy[1] * SCALE)), turned)
+        mask, _, _ = _text_mask(text, size * SCALE, "la")
+        self.image.paste(colour, (int(xy[0] * SCALE), int(xy[1] * SCALE)), mask.rotate(90, expand=True))
 
     def png(self) -> bytes:
         """The image at its final size, as PNG bytes."""
