@@ -126,3 +126,30 @@ def test_the_png_writer_round_trips_through_pillow() -> None:
         assert np.array_equal(np.asarray(image), pixels)
     with pytest.raises(ValueError, match=r"expected a \(height, width, 4\) uint8 array"):
         encode_rgba(pixels[..., :3])
+
+
+@pytest.mark.parametrize("values", [
+    [1e30, -1e30, 5.0], [1e-12, 1.000000000001e-12], [math.inf, 1.0, -math.inf], [0.0, 0.0], [math.nan] * 3,
+])
+def test_extreme_values_still_draw(values: list[float]) -> None:
+    history = TrainingHistory(monitor="loss")
+    history.start(epochs=len(values), steps=1, batch_size=1)
+    for epoch, value in enumerate(values):
+        history.begin_epoch(epoch, None)
+        history.add_batch(epoch, 0, {"loss": value})
+        history.add_epoch(epoch, {"loss": value})
+    history.finish(None)
+    assert_drawn_png(training_png(history))
+
+
+def test_a_run_stopped_inside_its_first_epoch_draws_its_batches() -> None:
+    history = TrainingHistory(monitor="loss")
+    history.start(epochs=50, steps=10, batch_size=1)
+    history.begin_epoch(0, 0.01)
+    for step in range(4):
+        history.add_batch(0, step, {"loss": 1.0 - step / 10})
+    history.finish("Stop button")
+    assert epoch_extent(history) == 1
+    pixels = _rgba(training_png(history))
+    batch_blue = curve_image.rgba(curve_image.BATCH)[:3]
+    assert (np.abs(pixels[..., :3].astype(int) - batch_blue).sum(-1) < 20).any()
