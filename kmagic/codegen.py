@@ -294,8 +294,10 @@ class _Writer:
         shape = "x".join("?" if d is None else str(d) for d in dims) if dims else "()"
         if len(dims) > 1 and all(d is None for d in dims):
             shape = "(" + ", ".join("None" for _ in dims) + ")"
-        parts = ["input", shape]
         dtype = str(config.get("dtype") or "float32")
+        if not dims and dtype == "string" and not config.get("sparse"):
+            return "input text"  # one string per sample
+        parts = ["input", shape]
         if dtype != "float32":
             parts.append(f"dtype={dtype}")
         if config.get("sparse"):

@@ -84,6 +84,15 @@ def test_kmagic_build_input_text_exports_a_string_input() -> None:
     assert "shape=(), dtype='string'" in kmagic.to_python(TEXT_MODEL)
 
 
+def test_from_keras_writes_a_string_input_as_input_text() -> None:
+    model = kmagic.build(TEXT_MODEL)
+    text = kmagic.from_keras(model)
+    assert text.splitlines()[0].split("#")[0].strip() == "input text", text
+    rebuilt = kmagic.build(text)
+    assert rebuilt.inputs[0].dtype == "string" and tuple(rebuilt.inputs[0].shape) == (None,)
+    assert [type(layer).__name__ for layer in rebuilt.layers] == [type(layer).__name__ for layer in model.layers]
+
+
 def test_numbers_for_a_text_input_are_refused_before_training(text_shell) -> None:
     shell = text_shell
     shell.run_cell(f"%%kmodel clf --quiet\n{TEXT_MODEL}")
