@@ -287,8 +287,8 @@ def run_fit(model: Any, x: Any, y: Any, fit_kwargs: dict[str, Any], *, recorders
       interrupt ended it), whatever ended it, never one of an earlier fit.
     - An error Keras raises before the first batch has trained (data Keras cannot use) becomes a
       :class:`KmagicDataError` with Keras's message as detail, not a traceback.
-    - An exception a Python generator ``x`` raises is shown as itself (type, message, line), not as
-      TensorFlow's "Graph execution error" (:mod:`kmagic.generator_errors`).
+    - An exception a Python generator ``x`` or ``validation_data`` raises is shown as itself (type,
+      message, line), not as TensorFlow's "Graph execution error" (:mod:`kmagic.generator_errors`).
     """
     from kmagic import generator_errors
     from kmagic._keras import keras
@@ -305,6 +305,9 @@ def run_fit(model: Any, x: Any, y: Any, fit_kwargs: dict[str, Any], *, recorders
         callbacks = adapt_callbacks(callbacks)
     earlier = getattr(model, "history", None)
     watched = generator_errors.watch(x)
+    watched_validation = generator_errors.watch(kwargs.get("validation_data"))
+    if watched_validation.data is not None:
+        kwargs["validation_data"] = watched_validation.data
 
     def this_fit() -> Any:
         if history is not None:
@@ -332,9 +335,11 @@ def run_fit(model: Any, x: Any, y: Any, fit_kwargs: dict[str, Any], *, recorders
             bind_this_fit()
         if isinstance(exc, KeyboardInterrupt):
             raise
-        user_error = watched.user_error()
-        if user_error is not None:
-            raise user_error from watched.exception
+        for watch, what in ((watched, "the training data generator"),
+                            (watched_validation, "the validation data generator")):
+            user_error = watch.user_error(what)
+            if user_error is not None:
+                raise user_error from watch.exception
         user_error = generator_errors.from_tensorflow_text(exc)
         if user_error is not None:
             raise user_error from exc

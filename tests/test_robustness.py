@@ -56,6 +56,20 @@ def batches():
 '''
 
 
+def test_a_validation_generator_error_names_the_users_line(data) -> None:
+    shell = data
+    shell.run_cell("def checks():\n    yield X[:8], y[:8]\n    raise ValueError('validation shard 2 is missing')\n")
+    with capture_output(), pytest.raises(KmagicDataError) as caught:
+        shell.run_cell("%kfit net X y --epochs 1 --batch-size 8 --validation-data {checks()} "
+                       "--validation-steps 2 --no-dashboard")
+    text = caught.value.render()
+    assert "expected the validation data generator to yield batches, received ValueError: validation shard 2 " \
+           "is missing" in text, text
+    assert "in checks(), line 3" in text and "raise ValueError('validation shard 2 is missing')" in text, text
+    assert "Graph execution error" not in text
+    assert isinstance(caught.value.__cause__, ValueError)
+
+
 class RaiseAtBatch(keras.callbacks.Callback):
     def __init__(self, batch: int, exc: BaseException) -> None:
         super().__init__()
