@@ -7,8 +7,10 @@
    with the final image **included** (the user waits for it; in a kernel it is
    drawn and displayed), the widget mode without it (to show the split),
    livelossplot's ``PlotLossesKeras``, ``TensorBoard(update_freq='batch')`` and
-   Keras's own progress bar. Each ratio is the median over repetitions of
-   (variant time / bare time in the same repetition). The fit lasts about
+   Keras's own progress bar. Each variant runs right before or after a bare
+   fit of its own (the order alternates), and each ratio is the median over
+   repetitions of (variant time / that bare fit's time): this machine's speed
+   drifts by tens of per cent over minutes, and adjacent pairs cancel most of it. The fit lasts about
    3 s here (50,000 samples, 2 epochs), a short notebook fit. Whole fits vary
    by several per cent from run to run on a shared machine, so the dashboard's
    own cost is also measured directly: the time spent inside its Keras hooks
@@ -100,6 +102,14 @@ def timed(variant):
         from kmagic.widgets.curve_image import training_png
         t0 = time.perf_counter(); training_png(dash.history); extra["final_image_s"].append(time.perf_counter() - t0)
 
+paired = {{"wall": {{}}, "cpu": {{}}}}
+
+def pair(variant, bare_first):  # the variant next to its own bare fit: slow drifts of the machine cancel
+    for v in (("bare", variant) if bare_first else (variant, "bare")):
+        timed(v)
+    for kind, store in (("wall", results), ("cpu", cpu_results)):
+        paired[kind].setdefault(variant, []).append((store[variant][-1], store["bare"][-1]))
+
 from kmagic.widgets.curve_image import training_png  # imported once, as after a first fit
 """
 
@@ -107,20 +117,20 @@ VARIANTS = ["bare", "kmagic", "kmagic_no_image", "kmagic_text", "livelossplot", 
 
 
 def measure(reps: int, n: int, epochs: int) -> tuple[dict[str, list[float]], ...]:
-    """Run the interleaved fits in one kernel: per-variant wall times, CPU times, the dashboard's extras."""
+    """Run the paired fits in one kernel: per-variant wall times, the (variant, bare) pairs, the extras."""
     import nbformat
     from nbclient import NotebookClient
 
     cells = [nbformat.v4.new_code_cell(SETUP.format(n=n, epochs=epochs))]
     for rep in range(reps):
         cells.append(nbformat.v4.new_code_cell(
-            f"order = {VARIANTS!r}; random.Random({rep}).shuffle(order)\n"
-            "for variant in order:\n    timed(variant)\n"
+            f"order = {VARIANTS[1:]!r}; random.Random({rep}).shuffle(order)\n"
+            f"for i, variant in enumerate(order):\n    pair(variant, bare_first=({rep} + i) % 2 == 0)\n"
             "from IPython.display import clear_output; clear_output()"))
     cells.append(nbformat.v4.new_code_cell(
         "for variant in ['kmagic', 'kmagic_text'] * 3:\n    hook_time(variant)\n"
         "from IPython.display import clear_output; clear_output()"))
-    cells.append(nbformat.v4.new_code_cell("print('RESULTS=' + json.dumps([results, cpu_results, extra]))"))
+    cells.append(nbformat.v4.new_code_cell("print('RESULTS=' + json.dumps([results, paired, extra]))"))
     nb = nbformat.v4.new_notebook(cells=cells)
     saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "KMAGIC_FRONTEND", "TF_CPP_MIN_LOG_LEVEL")}
     os.environ.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
@@ -134,22 +144,21 @@ def measure(reps: int, n: int, epochs: int) -> tuple[dict[str, list[float]], ...
             else:
                 os.environ[key] = value
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
-    results, cpu_results, extra = json.loads(text.split("RESULTS=", 1)[1])
-    return results, cpu_results, extra
+    results, paired, extra = json.loads(text.split("RESULTS=", 1)[1])
+    return results, paired, extra
 
 
-def ratios(results: dict[str, list[float]]) -> dict[str, float]:
-    """Median over repetitions of variant time / bare time of the same repetition."""
-    bare = results["bare"]
-    return {v: statistics.median(t / b for t, b in zip(results[v], bare, strict=True)) for v in results if v != "bare"}
+def ratios(pairs: dict[str, list[list[float]]]) -> dict[str, float]:
+    """Median over repetitions of variant time / the time of the bare fit run next to it."""
+    return {v: statistics.median(t / b for t, b in runs) for v, runs in pairs.items()}
 
 
 def run(quick: bool = False) -> list[dict]:
     reps, n, epochs = (1, 2000, 1) if quick else (9, 50000, 2)
-    results, cpu_results, extra = measure(reps, n, epochs)
-    r, cpu = ratios(results), ratios(cpu_results)
+    results, paired, extra = measure(reps, n, epochs)
+    r, cpu = ratios(paired["wall"]), ratios(paired["cpu"])
     bare = statistics.median(results["bare"])
-    note = f"{reps} interleaved reps, median; MLP 32-128-64-3, {n} samples, batch 64, {epochs} epochs; bare fit {bare:.2f} s"
+    note = f"{reps} reps, each variant beside its own bare fit (order alternating), median; MLP 32-128-64-3, {n} samples, batch 64, {epochs} epochs; bare fit {bare:.2f} s"
     labels = {
         "kmagic": "dashboard (widget, default refresh 0.25 s, final image included)",
         "kmagic_no_image": "dashboard (widget, without the final image)",
