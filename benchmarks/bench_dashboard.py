@@ -9,11 +9,11 @@
    livelossplot's ``PlotLossesKeras``, ``TensorBoard(update_freq='batch')`` and
    Keras's own progress bar. Each variant runs right before or after a bare
    fit of its own (the order alternates), and each ratio is the median over
-   repetitions of (variant time / that bare fit's time): this machine's speed
-   drifts by tens of per cent over minutes, and adjacent pairs cancel most of it. The fit lasts about
-   3 s here (50,000 samples, 2 epochs), a short notebook fit. Whole fits vary
-   by several per cent from run to run on a shared machine, so the dashboard's
-   own cost is also measured directly: the time spent inside its Keras hooks
+   repetitions of (variant time / that bare fit's time): the machine's speed
+   drifts by tens of per cent over minutes, and adjacent pairs cancel most of
+   it. The fit lasts about 4 s here (50,000 samples, 2 epochs), a short
+   notebook fit. Whole fits still vary by a few per cent, so the dashboard's
+   own cost is also bounded directly: the time spent inside its Keras hooks
    (three more fits per mode), divided by the bare fit's time.
 2. The final image of a 60-epoch run (100 batches each, two metrics with
    validation): median time to draw it, matplotlib already imported.
