@@ -149,17 +149,23 @@ def test_deep_interpolations_read_the_same_three_ways(shell, interp: str, units:
 BAD_DEEP = "{pick({'a': {'b': }})}"
 
 
+def _error_three_ways(shell, way: str, *, api: str, body: str, line: str) -> KmagicError:
+    """The error of ``kmagic.build(api)``, of a cell body, or of ``--input LINE`` on the magic line."""
+    with pytest.raises(KmagicError) as info:
+        if way == "api":
+            kmagic.build(api, namespace=dict(DEEP_NAMESPACE))
+        elif way == "body":
+            shell.run_cell(f"%%kmodel net --input 2 --quiet\n{body}\n")
+        else:
+            shell.run_cell(f"%%kmodel net --input {line} --quiet\ndense 1\n")
+    return info.value
+
+
 @pytest.mark.parametrize("way", ["api", "body", "line"])
 def test_a_bad_expression_in_a_deep_interpolation_is_placed_the_same_three_ways(shell, way: str) -> None:
     shell.user_ns.update(DEEP_NAMESPACE)
-    with pytest.raises(KmagicError) as info:
-        if way == "api":
-            kmagic.build(f"input 2\n  # {{\nrepeat 1:\n    dense {BAD_DEEP}", namespace=dict(DEEP_NAMESPACE))
-        elif way == "body":
-            shell.run_cell(f"%%kmodel net --input 2 --quiet\nrepeat 1:\n    dense {BAD_DEEP}\n")
-        else:
-            shell.run_cell(f"%%kmodel net --input {BAD_DEEP} --quiet\ndense 1\n")
-    error = info.value
+    error = _error_three_ways(shell, way, api=f"input 2\n  # {{\nrepeat 1:\n    dense {BAD_DEEP}",
+                              body=f"repeat 1:\n    dense {BAD_DEEP}", line=BAD_DEEP)
     assert type(error).__name__ == "KmagicInterpolationError"
     assert error.message.startswith(f"expected a Python expression in {BAD_DEEP}, received a syntax error (")
     assert error.width == len(BAD_DEEP)
@@ -171,14 +177,8 @@ def test_a_bad_expression_in_a_deep_interpolation_is_placed_the_same_three_ways(
 @pytest.mark.parametrize("way", ["api", "body", "line"])
 def test_an_unclosed_brace_is_refused_at_the_brace_three_ways(shell, way: str) -> None:
     unclosed = "{pick({'a': {'b': 1}})"
-    with pytest.raises(KmagicError) as info:
-        if way == "api":
-            kmagic.build(f"input 2\nrepeat 1:\n    dense {unclosed}  # {{", namespace=dict(DEEP_NAMESPACE))
-        elif way == "body":
-            shell.run_cell(f"%%kmodel net --input 2 --quiet\ndense {unclosed}\n")
-        else:
-            shell.run_cell(f"%%kmodel net --input {unclosed} --quiet\ndense 1\n")
-    error = info.value
+    error = _error_three_ways(shell, way, api=f"input 2\nrepeat 1:\n    dense {unclosed}  # {{",
+                              body=f"dense {unclosed}", line=unclosed)
     assert error.message == "expected a closed {python expression}, received an unbalanced '{'"
     assert error.source[error.column - 1:].startswith(unclosed)
     if way == "api":
