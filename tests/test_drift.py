@@ -91,29 +91,36 @@ NAMESPACE = {"scale": 3, "xs": [1, 2]}
     ("{k: scale for k in xs}[2]", 3),
 ])
 def test_interpolation_sees_the_namespace_as_globals_three_ways(shell, expr: str, units: int) -> None:
-    # 1. the Python API: a body evaluated against a namespace
-    model = kmagic.build(f"input 2\ndense {{{expr}}}", namespace=dict(NAMESPACE))
-    assert model.layers[-1].units == units
-    # 2. a %%kmodel body in a real shell
-    shell.user_ns.update(NAMESPACE)
-    shell.run_cell(f"%%kmodel body_net --input 2 --quiet\ndense {{{expr}}}\n")
-    assert shell.user_ns["body_net"].layers[-1].units == units
-    # 3. the %%kmodel line (the same expression as the input size)
-    shell.run_cell(f"%%kmodel line_net --input {{{expr}}} --quiet\ndense 1\n")
-    assert shell.user_ns["line_net"].input_shape == (None, units)
+    # the Python API, a %%kmodel body in a real shell, and the %%kmodel line (as the input size)
+    assert _units_three_ways(shell, f"{{{expr}}}", NAMESPACE) == [units] * 3
+
+
+def _units_three_ways(shell, interp: str, namespace: dict, *, comment: str = "", extra: str = "") -> list[int]:
+    """Units of ``dense {interp}`` built by the API and in a body, and the input size of ``--input {interp}``."""
+    model = kmagic.build(f"input 2\ndense {interp}{comment}", namespace=dict(namespace))
+    shell.user_ns.update(namespace)
+    shell.run_cell(f"%%kmodel body_net --input 2 --quiet\ndense {interp}{extra}\n")
+    shell.run_cell(f"%%kmodel line_net --input {interp} --quiet\ndense 1\n")
+    return [model.layers[-1].units, shell.user_ns["body_net"].layers[-1].units,
+            shell.user_ns["line_net"].input_shape[1]]
+
+
+def _error_three_ways(shell, way: str, *, api: str, body: str, line: str) -> KmagicError:
+    """The error of ``kmagic.build(api)``, of a cell body, or of ``--input LINE`` on the magic line."""
+    with pytest.raises(KmagicError) as info:
+        if way == "api":
+            kmagic.build(api, namespace=dict(DEEP_NAMESPACE))
+        elif way == "body":
+            shell.run_cell(f"%%kmodel net --input 2 --quiet\n{body}\n")
+        else:
+            shell.run_cell(f"%%kmodel net --input {line} --quiet\ndense 1\n")
+    return info.value
 
 
 @pytest.mark.parametrize("way", ["api", "body", "line"])
 def test_a_misspelt_name_gets_the_same_error_and_hint_three_ways(shell, way: str) -> None:
     shell.user_ns.update(NAMESPACE)
-    with pytest.raises(KmagicError) as info:
-        if way == "api":
-            kmagic.build("input 2\ndense {scael}", namespace=dict(NAMESPACE))
-        elif way == "body":
-            shell.run_cell("%%kmodel net --input 2 --quiet\ndense {scael}\n")
-        else:
-            shell.run_cell("%%kmodel net --input {scael} --quiet\ndense 1\n")
-    error = info.value
+    error = _error_three_ways(shell, way, api="input 2\ndense {scael}", body="dense {scael}", line="{scael}")
     assert type(error).__name__ == "KmagicInterpolationError"
     assert error.message == ("expected {scael} to evaluate in the notebook's namespace, received NameError: "
                              "name 'scael' is not defined")
@@ -136,29 +143,12 @@ DEEP_NAMESPACE = {**NAMESPACE, "pick": lambda d: d["a"]["b"]}
 
 @pytest.mark.parametrize(("interp", "units"), DEEP)
 def test_deep_interpolations_read_the_same_three_ways(shell, interp: str, units: int) -> None:
-    model = kmagic.build(f"input 2\ndense {interp}  # a {{ in a comment", namespace=dict(DEEP_NAMESPACE))
-    assert model.layers[-1].units == units
-    shell.user_ns.update(DEEP_NAMESPACE)
-    shell.run_cell(f"%%kmodel body_net --input 2 --quiet\ndense {interp} name='{{'\n")
-    assert shell.user_ns["body_net"].layers[-1].units == units
+    found = _units_three_ways(shell, interp, DEEP_NAMESPACE, comment="  # a { in a comment", extra=" name='{'")
+    assert found == [units] * 3
     assert shell.user_ns["body_net"].layers[-1].name == "{"
-    shell.run_cell(f"%%kmodel line_net --input {interp} --quiet\ndense 1\n")
-    assert shell.user_ns["line_net"].input_shape == (None, units)
 
 
 BAD_DEEP = "{pick({'a': {'b': }})}"
-
-
-def _error_three_ways(shell, way: str, *, api: str, body: str, line: str) -> KmagicError:
-    """The error of ``kmagic.build(api)``, of a cell body, or of ``--input LINE`` on the magic line."""
-    with pytest.raises(KmagicError) as info:
-        if way == "api":
-            kmagic.build(api, namespace=dict(DEEP_NAMESPACE))
-        elif way == "body":
-            shell.run_cell(f"%%kmodel net --input 2 --quiet\n{body}\n")
-        else:
-            shell.run_cell(f"%%kmodel net --input {line} --quiet\ndense 1\n")
-    return info.value
 
 
 @pytest.mark.parametrize("way", ["api", "body", "line"])
