@@ -168,8 +168,8 @@ class Axes:
     def __init__(self, box: Box, x_range: tuple[float, float], y_range: tuple[float, float]) -> None:
         self.box, self.x_range, self.y_range = box, x_range, y_range
 
-    def point(self, x: float, y: float) -> tuple[float, float]:
-        """The pixel of data point (x, y)."""
+    def point(self, x: Any, y: Any) -> tuple[Any, Any]:
+        """The pixel of data point (x, y); numpy arrays of points map element-wise."""
         left, top, right, bottom = self.box
         (x0, x1), (y0, y1) = self.x_range, self.y_range
         return left + (x - x0) / (x1 - x0) * (right - left), bottom - (y - y0) / (y1 - y0) * (bottom - top)
@@ -188,13 +188,14 @@ def training_png(history: TrainingHistory, confusion: tuple[np.ndarray, list[str
     top = TITLE_HEIGHT + LEGEND_HEIGHT
     canvas = Canvas(cols * PANEL_WIDTH, top + rows * PANEL_HEIGHT)
     canvas.text((6, 5), _title(history), 12, rgba(NEUTRAL))
+    series = {name: _series(history, name) for name in names}
     for index, name in enumerate(names):
         row, col = divmod(index, cols)
-        _curve_panel(canvas, _panel_box(row, col, top), history, name)
+        _curve_panel(canvas, _panel_box(row, col, top), history, series[name], name)
     if confusion is not None:
         row, col = divmod(len(names), cols)
         _confusion_panel(canvas, _panel_box(row, col, top), *confusion)
-    _legend(canvas, _legend_entries(history, names), TITLE_HEIGHT)
+    _legend(canvas, _legend_entries(history, series), TITLE_HEIGHT)
     return canvas.png()
 
 
@@ -260,8 +261,8 @@ def epoch_extent(history: TrainingHistory) -> int:
     return max(ran if history.stopped_early else history.epochs_planned, ran, 1)
 
 
-def _curve_panel(canvas: Canvas, box: Box, history: TrainingHistory, name: str) -> None:
-    series = _series(history, name)
+def _curve_panel(canvas: Canvas, box: Box, history: TrainingHistory,
+                 series: list[tuple[Sequence[float], Sequence[float], str]], name: str) -> None:
     x_high = epoch_extent(history)
     axes = Axes(box, (0.0, float(x_high)), _y_range(series))
     _frame(canvas, axes, name, x_ticks=[t for t in nice_ticks(0, x_high, 6) if t == int(t)])
@@ -288,10 +289,7 @@ def _finite_runs(axes: Axes, xs: Sequence[float], ys: Sequence[float]) -> list[l
 
     x = np.asarray(xs, dtype="float64")
     y = np.asarray([math.nan if v is None else v for v in ys] if None in ys else ys, dtype="float64")
-    (x0, x1), (y0, y1) = axes.x_range, axes.y_range
-    left, top, right, bottom = axes.box
-    px = left + (x - x0) * ((right - left) / (x1 - x0))
-    py = bottom - (y - y0) * ((bottom - top) / (y1 - y0))
+    px, py = axes.point(x, y)  # the same mapping, on whole arrays
     finite = np.isfinite(py)
     edges = np.flatnonzero(np.diff(np.concatenate(([0], finite.astype("int8"), [0]))))
     points = np.column_stack((px, py))
@@ -319,9 +317,10 @@ def _frame(canvas: Canvas, axes: Axes, title: str, x_ticks: list[float]) -> None
     canvas.text(((left + right) / 2, bottom + 18), "epoch", 9, grey, anchor="mt")
 
 
-def _legend_entries(history: TrainingHistory, names: list[str]) -> list[tuple[str, str, bool]]:
+def _legend_entries(history: TrainingHistory,
+                    series: dict[str, list[tuple[Sequence[float], Sequence[float], str]]]) -> list[tuple[str, str, bool]]:
     """(label, colour, dashed) of the series the panels show."""
-    kinds = {kind for name in names for _, _, kind in _series(history, name)}
+    kinds = {kind for panel in series.values() for _, _, kind in panel}
     entries = [(label, colour, False) for kind, label, colour in (
         ("batch", "train (batch, epoch mean so far)", BATCH), ("train", "train (epoch)", TRAIN),
         ("val", "validation", VAL)) if kind in kinds]
